@@ -1,0 +1,48 @@
+"""autolog: plugin-based, framework-agnostic autologging for MLflow.
+
+One call, :func:`autolog`, and every training run of a supported framework is tracked in
+MLflow with no change to the training code. Framework support lives in plugins found
+through the ``autolog.plugins`` entry-point group; every write goes through the batching
+layer, :class:`BatchLogger`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+from autolog.api import autolog, available_plugins, disable
+from autolog.plugin import Call, Patch, Plugin, PluginDeclarationError, PluginOptions, RunSink
+from autolog.safety import AutologWarning
+
+if TYPE_CHECKING:
+    from autolog.batching import BatchLogger
+
+__all__ = [
+    "AutologWarning",
+    "BatchLogger",
+    "Call",
+    "Patch",
+    "Plugin",
+    "PluginDeclarationError",
+    "PluginOptions",
+    "RunSink",
+    "__version__",
+    "autolog",
+    "available_plugins",
+    "disable",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The batching layer pulls in MLflow; import it only when someone asks for it.
+    if name == "BatchLogger":
+        from autolog.batching import BatchLogger
+
+        return BatchLogger
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("autolog.testing")
+    raise AttributeError(f"module 'autolog' has no attribute {name!r}")

@@ -1,0 +1,72 @@
+"""Every environment variable autolog reads, in one place.
+
+=================================  ==========================================================
+``AUTOLOG_DISABLED_PLUGINS``        Comma-separated plugin names never enabled, or ``*`` for
+                                    all of them.
+``AUTOLOG_FRAMEWORKS``              Comma-separated plugin names ``autolog run`` enables
+                                    (empty: every available plugin).
+``AUTOLOG_TESTING``                 ``1``: errors inside autolog raise instead of warning.
+``AUTOLOG_SPOOL_DIR``               Where undeliverable data waits for ``autolog sync``
+                                    (default: the user cache dir, ``.../autolog/spool``).
+``AUTOLOG_DISABLE_PLUGIN_AUTOLOAD`` ``1``: load only plugins named in ``frameworks=`` or
+                                    shipped with autolog itself.
+``AUTOLOG_OPTIONS``                 JSON object of :func:`autolog.autolog` keyword arguments,
+                                    used by ``autolog run``.
+=================================  ==========================================================
+
+MLflow's own ``MLFLOW_TRACKING_URI``, ``MLFLOW_RUN_ID``, ``MLFLOW_EXPERIMENT_NAME`` and
+``MLFLOW_EXPERIMENT_ID`` are honoured through MLflow itself.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+AUTOLOG_DISABLED_PLUGINS = "AUTOLOG_DISABLED_PLUGINS"
+AUTOLOG_FRAMEWORKS = "AUTOLOG_FRAMEWORKS"
+AUTOLOG_TESTING = "AUTOLOG_TESTING"
+AUTOLOG_SPOOL_DIR = "AUTOLOG_SPOOL_DIR"
+AUTOLOG_DISABLE_PLUGIN_AUTOLOAD = "AUTOLOG_DISABLE_PLUGIN_AUTOLOAD"
+AUTOLOG_OPTIONS = "AUTOLOG_OPTIONS"
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def _names(name: str) -> frozenset[str]:
+    raw = os.environ.get(name, "")
+    return frozenset(part.strip() for part in raw.split(",") if part.strip())
+
+
+def testing() -> bool:
+    """Whether autolog's own errors should raise (``AUTOLOG_TESTING=1``)."""
+    return _flag(AUTOLOG_TESTING)
+
+
+def disabled_plugins() -> frozenset[str]:
+    """Names in ``AUTOLOG_DISABLED_PLUGINS``; ``{"*"}`` disables every plugin."""
+    return _names(AUTOLOG_DISABLED_PLUGINS)
+
+
+def requested_frameworks() -> list[str] | None:
+    """Names in ``AUTOLOG_FRAMEWORKS``, or ``None`` when unset or empty (meaning all)."""
+    names = _names(AUTOLOG_FRAMEWORKS)
+    return sorted(names) if names else None
+
+
+def plugin_autoload_disabled() -> bool:
+    return _flag(AUTOLOG_DISABLE_PLUGIN_AUTOLOAD)
+
+
+def spool_dir() -> Path:
+    """The spool directory (not created here)."""
+    explicit = os.environ.get(AUTOLOG_SPOOL_DIR)
+    if explicit:
+        return Path(explicit).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("autolog")) / "spool"

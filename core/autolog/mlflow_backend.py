@@ -1,0 +1,116 @@
+"""The default run backend: MLflow, written through the batching layer.
+
+This is where a patched call meets MLflow: finding the user's active run, resolving the
+tags MLflow itself puts on a run (user, source, git commit), and handing the run's writes
+to :class:`autolog.BatchLogger`. Values are redacted here, so no plugin can leak a secret
+into the store by logging it under a credential-like name.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from autolog.redaction import redact_mapping, redact_value
+
+if TYPE_CHECKING:
+    from autolog.batching import BatchLogger
+
+__all__ = ["MlflowBackend", "MlflowSink"]
+
+
+class MlflowSink:
+    """A :class:`~autolog.plugin.RunSink` over one :class:`BatchLogger`."""
+
+    def __init__(self, logger: BatchLogger) -> None:
+        self.logger = logger
+
+    @property
+    def run_id(self) -> str | None:
+        return self.logger.run_id
+
+    def log_metric(
+        self, key: str, value: Any, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        self.logger.log_metric(key, value, step=step, timestamp=timestamp)
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        self.logger.log_metrics(metrics, step=step)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.logger.log_param(key, redact_value(key, value))
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self.logger.log_params(redact_mapping(params))
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self.logger.set_tag(key, redact_value(key, value))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.logger.set_tags(redact_mapping(tags))
+
+    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
+        self.logger.log_artifact(local_path, artifact_path)
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        self.logger.log_artifacts(local_dir, artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.logger.log_text(text, artifact_file)
+
+    def log_model(
+        self,
+        flavor: str,
+        loader: Callable[[], Any],
+        artifact_path: str = "model",
+        **save_kwargs: Any,
+    ) -> None:
+        from autolog.models import package_model
+
+        logger = self.logger
+
+        def package() -> None:
+            package_model(
+                logger, flavor=flavor, loader=loader, artifact_path=artifact_path, **save_kwargs
+            )
+
+        logger.submit(package, description=f"packaging the MLflow {flavor} model")
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.logger.flush(timeout)
+
+    def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
+        self.logger.end_run(status, timeout)
+
+
+class MlflowBackend:
+    """Runs in the MLflow tracking store (``MLFLOW_TRACKING_URI`` or MLflow's default)."""
+
+    def active_run_id(self) -> str | None:
+        # A fluent run can only exist if the user imported mlflow; do not import it for them.
+        if "mlflow" in sys.modules:
+            import mlflow
+
+            run = mlflow.active_run()
+            if run is not None:
+                return str(run.info.run_id)
+        return os.environ.get("MLFLOW_RUN_ID") or None
+
+    def open(self, run_id: str | None, tags: Mapping[str, str]) -> MlflowSink:
+        from autolog.batching import BatchLogger
+
+        if run_id is not None:
+            return MlflowSink(BatchLogger(run_id))
+        return MlflowSink(BatchLogger.start_run(tags=_context_tags(tags)))
+
+
+def _context_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """``tags`` plus what MLflow's fluent API would add (user, source name, git commit)."""
+    try:
+        from mlflow.tracking.context.registry import resolve_tags
+
+        return dict(resolve_tags(dict(tags)))
+    except Exception:
+        return dict(tags)

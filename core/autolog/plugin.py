@@ -1,0 +1,365 @@
+"""The plugin contract: what a framework plugin declares, validated when it is declared.
+
+A plugin is a subclass of :class:`Plugin` that names its framework requirement, the
+functions to wrap (:class:`Patch` specs) and an options dataclass. It holds no patching,
+threading or MLflow code: the core reads the declaration and does the work.
+
+Hooks receive a :class:`Call`, which gives them the bound arguments, the instance, the
+plugin's options and a :class:`RunSink` to log through. A hook never sees MLflow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+if TYPE_CHECKING:
+    import inspect
+
+__all__ = [
+    "Call",
+    "Patch",
+    "Plugin",
+    "PluginDeclarationError",
+    "PluginOptions",
+    "RunSink",
+]
+
+_TARGET = re.compile(
+    r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$"
+)
+_PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class PluginDeclarationError(TypeError):
+    """A plugin or patch declaration breaks the contract (raised when it is declared)."""
+
+
+@runtime_checkable
+class RunSink(Protocol):
+    """Where hooks log to: the batching layer for one run (or an in-memory sink in tests).
+
+    Every call only enqueues; none of them waits for the tracking store.
+    """
+
+    @property
+    def run_id(self) -> str | None: ...
+
+    def log_metric(
+        self, key: str, value: Any, step: int | None = None, timestamp: int | None = None
+    ) -> None: ...
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None: ...
+
+    def log_param(self, key: str, value: Any) -> None: ...
+
+    def log_params(self, params: Mapping[str, Any]) -> None: ...
+
+    def set_tag(self, key: str, value: Any) -> None: ...
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
+
+    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None: ...
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None: ...
+
+    def log_text(self, text: str, artifact_file: str) -> None: ...
+
+    def log_model(
+        self,
+        flavor: str,
+        loader: Callable[[], Any],
+        artifact_path: str = "model",
+        **save_kwargs: Any,
+    ) -> None:
+        """Package an MLflow model off the training thread.
+
+        ``loader`` returns the object to save (typically by loading a snapshot the hook
+        wrote); the core then calls ``mlflow.<flavor>.save_model`` and uploads the result.
+        """
+        ...
+
+
+Hook = Callable[["Call"], None]
+AfterHook = Callable[["Call", Any], None]
+ErrorHook = Callable[["Call", BaseException], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Patch:
+    """Declarative spec of one wrapped function.
+
+    Attributes:
+        target: ``"module:Qualname.attr"``: the module is never imported by autolog; the
+            patch is applied when the user imports it. For a class attribute the patch lands
+            on the class in the MRO that defines it.
+        capture: argument names whose values are logged as params when the call owns or
+            joins a run. Bound through the signature, so positional and keyword calls
+            capture the same. Arguments left at their default are captured with the default.
+        before: ``before(call)``: runs before the wrapped call; may replace arguments
+            through :meth:`Call.replace`.
+        after: ``after(call, result)``: runs after a successful call.
+        on_error: ``on_error(call, exc)``: runs when the wrapped call raised.
+        owns_run: the outermost such call starts an MLflow run (or uses the user's
+            active run) and ends it when the call returns.
+        reuse_instance_run: with ``owns_run``: log into the run of the last run-owning call
+            made on the same instance (``evaluate`` after ``fit``); start a new run when
+            there was none.
+        nested: what a call does when it happens inside another patched call of the
+            same plugin: ``"skip"`` runs the original untouched (a ``fit`` that calls
+            ``fit`` logs once), ``"join"`` runs the hooks and logs into the outer run.
+        optional: the target may be absent in some framework versions; absence is not
+            reported as an error.
+    """
+
+    target: str
+    capture: Sequence[str] = ()
+    before: Hook | None = None
+    after: AfterHook | None = None
+    on_error: ErrorHook | None = None
+    owns_run: bool = False
+    reuse_instance_run: bool = False
+    nested: Literal["skip", "join"] = "skip"
+    optional: bool = False
+
+    def __post_init__(self) -> None:
+        match = _TARGET.match(self.target)
+        if match is None:
+            raise PluginDeclarationError(
+                f"Patch target {self.target!r} is not of the form 'package.module:Qualname.attr'"
+            )
+        if isinstance(self.capture, str):
+            raise PluginDeclarationError(
+                f"Patch({self.target!r}).capture must be a sequence of argument names, "
+                f"not the string {self.capture!r}"
+            )
+        object.__setattr__(self, "capture", tuple(self.capture))
+        for name in self.capture:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise PluginDeclarationError(
+                    f"Patch({self.target!r}).capture holds {name!r}, which is not an argument name"
+                )
+        for hook_name in ("before", "after", "on_error"):
+            hook = getattr(self, hook_name)
+            if hook is not None and not callable(hook):
+                raise PluginDeclarationError(
+                    f"Patch({self.target!r}).{hook_name} must be callable, got {hook!r}"
+                )
+        if self.nested not in ("skip", "join"):
+            raise PluginDeclarationError(
+                f"Patch({self.target!r}).nested must be 'skip' or 'join', got {self.nested!r}"
+            )
+        if self.reuse_instance_run and not self.owns_run:
+            raise PluginDeclarationError(
+                f"Patch({self.target!r}): reuse_instance_run needs owns_run=True"
+            )
+
+    @property
+    def module(self) -> str:
+        return self.target.partition(":")[0]
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        return tuple(self.target.partition(":")[2].split("."))
+
+
+@dataclasses.dataclass
+class PluginOptions:
+    """Options every plugin has. A plugin extends this dataclass with its own fields.
+
+    ``None`` means "inherit the value given to :func:`autolog.autolog`".
+    """
+
+    log_every_n_steps: int | None = None
+    log_models: bool | None = None
+
+
+class Call:
+    """One intercepted call, as hooks see it.
+
+    ``arguments`` holds the arguments the caller passed, by parameter name. Hooks read them
+    with :meth:`get` (which falls back to the signature default) and change them with
+    :meth:`replace`; the caller's own objects are never mutated by the core.
+    """
+
+    __slots__ = (
+        "_bound",
+        "_signature",
+        "instance",
+        "options",
+        "patch",
+        "plugin",
+        "result",
+        "sink",
+        "state",
+    )
+
+    def __init__(
+        self,
+        *,
+        plugin: Plugin,
+        patch: Patch,
+        instance: Any,
+        bound: inspect.BoundArguments,
+        signature: inspect.Signature,
+        options: PluginOptions,
+        sink: RunSink | None,
+    ) -> None:
+        self.plugin = plugin
+        self.patch = patch
+        self.instance = instance
+        self.options = options
+        self.sink = sink
+        self.state: dict[str, Any] = {}
+        self.result: Any = None
+        self._bound = bound
+        self._signature = signature
+
+    @property
+    def arguments(self) -> Mapping[str, Any]:
+        """The explicitly passed arguments (``**kwargs`` stay folded under their name)."""
+        return dict(self._bound.arguments)
+
+    @property
+    def run_id(self) -> str | None:
+        return None if self.sink is None else self.sink.run_id
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """An argument's value: as passed, else the signature default, else ``default``."""
+        if name in self._bound.arguments:
+            return self._bound.arguments[name]
+        param = self._signature.parameters.get(name)
+        if param is not None and param.default is not param.empty:
+            return param.default
+        var_kw = self._var_keyword_name()
+        if var_kw is not None:
+            return self._bound.arguments.get(var_kw, {}).get(name, default)
+        return default
+
+    def passed(self, name: str) -> bool:
+        """Whether the caller gave this argument explicitly."""
+        if name in self._bound.arguments:
+            return True
+        var_kw = self._var_keyword_name()
+        return var_kw is not None and name in self._bound.arguments.get(var_kw, {})
+
+    def replace(self, name: str, value: Any) -> None:
+        """Call the wrapped function with ``value`` for argument ``name``.
+
+        Works the same whether the caller passed it positionally, by keyword or not at all.
+        """
+        if name in self._signature.parameters:
+            kind = self._signature.parameters[name].kind
+            if kind in (kind.VAR_POSITIONAL, kind.VAR_KEYWORD):
+                raise ValueError(f"cannot replace the variadic argument {name!r}")
+            self._bound.arguments[name] = value
+            return
+        var_kw = self._var_keyword_name()
+        if var_kw is None:
+            raise KeyError(f"{self.patch.target} takes no argument named {name!r}")
+        extra = dict(self._bound.arguments.get(var_kw, {}))
+        extra[name] = value
+        self._bound.arguments[var_kw] = extra
+
+    def call_args(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """The positional and keyword arguments to call the wrapped function with."""
+        return tuple(self._bound.args), dict(self._bound.kwargs)
+
+    def _var_keyword_name(self) -> str | None:
+        for param in self._signature.parameters.values():
+            if param.kind is param.VAR_KEYWORD:
+                return param.name
+        return None
+
+
+class Plugin:
+    """Base class of every autolog plugin.
+
+    Subclasses set the class attributes below. They are validated when the subclass is
+    created, so a broken plugin fails at import with a message naming it.
+
+    Attributes:
+        name: the entry-point name: the key in ``frameworks=``, for options and in
+            ``AUTOLOG_DISABLED_PLUGINS``.
+        requires: PEP 508 requirements on installed distributions, checked from metadata
+            without importing them. Each item may also be a tuple of alternatives, any one of
+            which suffices.
+        patches: the functions to wrap.
+        options_type: a dataclass subclassing :class:`PluginOptions`.
+        framework: the distribution whose version ``autolog plugins`` shows.
+    """
+
+    name: ClassVar[str]
+    requires: ClassVar[Sequence[str | tuple[str, ...]]] = ()
+    patches: ClassVar[Sequence[Patch]] = ()
+    options_type: ClassVar[type[PluginOptions]] = PluginOptions
+    framework: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_abstract", False):
+            return
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not _PLUGIN_NAME.match(name):
+            raise PluginDeclarationError(
+                f"{where}.name must be a lowercase identifier like 'keras', got {name!r}"
+            )
+        for req in cls.requires:
+            for alt in (req,) if isinstance(req, str) else req:
+                try:
+                    Requirement(alt)
+                except (InvalidRequirement, TypeError) as exc:
+                    raise PluginDeclarationError(
+                        f"{where}.requires holds {alt!r}, not a PEP 508 requirement: {exc}"
+                    ) from exc
+        patches = cls.patches
+        if isinstance(patches, Patch) or not isinstance(patches, Sequence):
+            raise PluginDeclarationError(f"{where}.patches must be a sequence of Patch")
+        for patch in patches:
+            if not isinstance(patch, Patch):
+                raise PluginDeclarationError(f"{where}.patches holds {patch!r}, not a Patch")
+        targets = [p.target for p in patches]
+        duplicates = sorted({t for t in targets if targets.count(t) > 1})
+        if duplicates:
+            raise PluginDeclarationError(f"{where}.patches wraps {duplicates} more than once")
+        opts = cls.options_type
+        if not (
+            isinstance(opts, type)
+            and issubclass(opts, PluginOptions)
+            and dataclasses.is_dataclass(opts)
+        ):
+            raise PluginDeclarationError(
+                f"{where}.options_type must be a dataclass subclassing autolog.PluginOptions"
+            )
+        if cls.framework is None and cls.requires:
+            first = cls.requires[0]
+            cls.framework = Requirement(first if isinstance(first, str) else first[0]).name
+
+    # Overridable behaviour -------------------------------------------------------------
+
+    def is_chief(self) -> bool:
+        """Whether this process writes to MLflow (``False`` on non-chief workers)."""
+        return True
+
+    # Helpers the core uses ---------------------------------------------------------------
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls.options_type)]
+
+    @classmethod
+    def make_options(cls, given: Mapping[str, Any] | None = None) -> PluginOptions:
+        """Build the options object, raising ``TypeError`` naming the valid options."""
+        given = dict(given or {})
+        valid = cls.option_names()
+        unknown = sorted(set(given) - set(valid))
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {unknown} for plugin {cls.name!r}; valid options: {valid}"
+            )
+        return cls.options_type(**given)

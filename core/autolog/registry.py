@@ -1,0 +1,288 @@
+"""The patch registry: applies declared patches with wrapt, and takes them off exactly.
+
+Enabling a plugin records it and watches the modules its patches target. A patch is applied
+the moment its module is imported (or at once, if it already is); autolog never imports a
+target module itself. A class attribute is patched on the class in the MRO that defines it;
+the raw ``__dict__`` value is recorded so that disabling puts back the very same object.
+Applying is idempotent per (plugin, target, owner): enabling twice wraps once.
+
+What happens inside a wrapped call is :mod:`autolog.interception`'s business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import sys
+import threading
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import wrapt
+
+from autolog import safety
+from autolog.importhooks import ImportWatcher
+from autolog.plugin import Patch, Plugin, PluginOptions
+
+__all__ = ["EnabledPlugin", "PatchError", "Registry", "registry"]
+
+
+class PatchError(Exception):
+    """A patch target cannot be wrapped (missing, or of a kind autolog refuses)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnabledPlugin:
+    """A plugin as enabled: its instance and effective options."""
+
+    plugin: Plugin
+    options: PluginOptions
+    exclusive: bool = False
+    extra_tags: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass
+class Applied:
+    """One patch as applied on one owner object."""
+
+    plugin_name: str
+    patch: Patch
+    owner: Any
+    attr: str
+    original: Any
+    replacement: Any
+    own_attribute: bool
+    signature: inspect.Signature
+    is_async: bool
+    active: bool = True
+
+
+class _AutologWrapper(wrapt.FunctionWrapper):  # type: ignore[misc]
+    """wrapt's FunctionWrapper, marked so that autolog recognises its own wrappers."""
+
+    _self_autolog_applied: Applied | None = None
+
+
+class Registry:
+    """Process-wide record of enabled plugins and applied patches."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._enabled: dict[str, EnabledPlugin] = {}
+        self._applied: dict[tuple[str, str, int], Applied] = {}
+        self._watcher = ImportWatcher(self._on_import)
+
+    # Queries -----------------------------------------------------------------------------
+
+    def enabled(self, name: str) -> EnabledPlugin | None:
+        return self._enabled.get(name)
+
+    def enabled_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._enabled)
+
+    def applied(self, plugin_name: str | None = None) -> list[Applied]:
+        with self._lock:
+            return [
+                a
+                for a in self._applied.values()
+                if a.active and (plugin_name is None or a.plugin_name == plugin_name)
+            ]
+
+    # Enable / disable ----------------------------------------------------------------------
+
+    def enable(self, enabled: EnabledPlugin) -> None:
+        """Enable (or reconfigure) a plugin; patches land now or when their module loads."""
+        name = enabled.plugin.name
+        with self._lock:
+            self._enabled[name] = enabled
+            for patch in enabled.plugin.patches:
+                self._watcher.watch(patch.module)
+                module = sys.modules.get(patch.module)
+                if module is not None:
+                    self._apply_safely(name, patch, module)
+
+    def disable(self, name: str) -> None:
+        """Disable a plugin and restore every object it patched."""
+        with self._lock:
+            enabled = self._enabled.pop(name, None)
+            for key in [k for k in self._applied if k[0] == name]:
+                self._restore(self._applied.pop(key))
+            if enabled is not None:
+                still_needed = {
+                    p.module for other in self._enabled.values() for p in other.plugin.patches
+                }
+                for patch in enabled.plugin.patches:
+                    if patch.module not in still_needed:
+                        self._watcher.unwatch(patch.module)
+
+    def disable_all(self) -> None:
+        with self._lock:
+            for name in list(self._enabled):
+                self.disable(name)
+
+    # Import hook -----------------------------------------------------------------------------
+
+    def _on_import(self, module: ModuleType) -> None:
+        with self._lock:
+            for name, enabled in list(self._enabled.items()):
+                for patch in enabled.plugin.patches:
+                    if patch.module == module.__name__:
+                        self._apply_safely(name, patch, module)
+
+    def _apply_safely(self, plugin_name: str, patch: Patch, module: ModuleType) -> None:
+        try:
+            self._apply(plugin_name, patch, module)
+        except PatchError as exc:
+            if patch.optional:
+                return
+            safety.warn(
+                f"autolog plugin {plugin_name!r} cannot patch {patch.target}: {exc}",
+                once_key=("patch", plugin_name, patch.target),
+            )
+        except Exception as exc:
+            safety.report_failure(plugin_name, f"patching {patch.target}", exc)
+
+    # Applying --------------------------------------------------------------------------------
+
+    def _apply(self, plugin_name: str, patch: Patch, module: ModuleType) -> None:
+        *parents, attr = patch.path
+        parent: Any = module
+        for part in parents:
+            try:
+                parent = getattr(parent, part)
+            except AttributeError:
+                raise PatchError(f"{module.__name__} has no attribute path {part!r}") from None
+        owner, raw, own = _locate(parent, attr)
+        key = (plugin_name, patch.target, id(owner))
+        existing = self._applied.get(key)
+        if existing is not None and existing.owner is owner:
+            return
+        if isinstance(raw, _AutologWrapper) and raw._self_autolog_applied is not None:
+            if raw._self_autolog_applied.plugin_name == plugin_name:
+                return
+        applied = _build(plugin_name, patch, owner, attr, raw, own)
+        setattr(owner, attr, applied.replacement)
+        self._applied[key] = applied
+
+    def _restore(self, applied: Applied) -> None:
+        applied.active = False
+        owner, attr = applied.owner, applied.attr
+        current = _raw_attribute(owner, attr)
+        if current is not applied.replacement:
+            safety.warn(
+                f"autolog could not restore {applied.patch.target}: another library wrapped it "
+                "after autolog did; autolog's wrapper now passes calls straight through.",
+                once_key=("restore", applied.plugin_name, applied.patch.target),
+            )
+            return
+        if applied.own_attribute:
+            setattr(owner, attr, applied.original)
+        else:
+            delattr(owner, attr)
+
+    @staticmethod
+    def iter_wrappers(obj: Any) -> Iterator[Applied]:
+        """The autolog patches wrapped around ``obj`` (outermost first)."""
+        while isinstance(obj, _AutologWrapper):
+            if obj._self_autolog_applied is not None:
+                yield obj._self_autolog_applied
+            obj = obj.__wrapped__
+
+
+def _raw_attribute(owner: Any, attr: str) -> Any:
+    namespace = getattr(owner, "__dict__", {})
+    if attr in namespace:
+        return namespace[attr]
+    return getattr(owner, attr, None)
+
+
+def _locate(parent: Any, attr: str) -> tuple[Any, Any, bool]:
+    """Where ``attr`` is defined: (owner to patch, raw value there, defined on owner itself)."""
+    if isinstance(parent, type):
+        for klass in parent.__mro__:
+            if attr in vars(klass):
+                return klass, vars(klass)[attr], True
+        raise PatchError(f"{parent.__qualname__} has no attribute {attr!r}")
+    namespace = getattr(parent, "__dict__", None)
+    if namespace is not None and attr in namespace:
+        return parent, namespace[attr], True
+    if not hasattr(parent, attr):
+        raise PatchError(f"{parent!r} has no attribute {attr!r}")
+    # An attribute an instance inherits from its class: patch the instance only.
+    return parent, getattr(parent, attr), False
+
+
+def _build(
+    plugin_name: str, patch: Patch, owner: Any, attr: str, raw: Any, own: bool
+) -> Applied:
+    from autolog.interception import make_wrapper_function
+
+    in_class = isinstance(owner, type)
+    if isinstance(raw, property):
+        if raw.fget is None:
+            raise PatchError("it is a property without a getter")
+        func: Any = raw.fget
+        # property calls fget(obj) directly, so the instance arrives as an argument.
+        drop_first = False
+    elif isinstance(raw, (classmethod, staticmethod)):
+        func = raw.__func__
+        drop_first = isinstance(raw, classmethod)
+    elif inspect.isfunction(raw):
+        func = raw
+        drop_first = in_class
+    elif callable(raw):
+        func = raw
+        drop_first = False
+    else:
+        raise PatchError(f"it is a {type(raw).__name__}, not a function, method or property")
+    if inspect.isasyncgenfunction(func):
+        raise PatchError("async generator functions are not supported")
+
+    signature = _signature(func, drop_first)
+    applied = Applied(
+        plugin_name=plugin_name,
+        patch=patch,
+        owner=owner,
+        attr=attr,
+        original=raw,
+        replacement=None,
+        own_attribute=own,
+        signature=signature,
+        is_async=inspect.iscoroutinefunction(func),
+    )
+    wrapper_function = make_wrapper_function(applied)
+    if isinstance(raw, property):
+        getter = _AutologWrapper(raw.fget, wrapper_function)
+        getter._self_autolog_applied = applied
+        replacement: Any = property(getter, raw.fset, raw.fdel, raw.__doc__)
+    else:
+        replacement = _AutologWrapper(raw, wrapper_function)
+        replacement._self_autolog_applied = applied
+    applied.replacement = replacement
+    return applied
+
+
+def _signature(func: Any, drop_first: bool) -> inspect.Signature:
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        # Builtins without a text signature: accept anything, capture by keyword only.
+        return inspect.Signature(
+            [
+                inspect.Parameter("args", inspect.Parameter.VAR_POSITIONAL),
+                inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+            ]
+        )
+    if drop_first:
+        params = list(signature.parameters.values())
+        if params and params[0].kind in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
+            signature = signature.replace(parameters=params[1:])
+    return signature
+
+
+registry = Registry()

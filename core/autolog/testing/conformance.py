@@ -1,0 +1,297 @@
+"""Conformance checks a plugin author runs against a real installed framework.
+
+:func:`check_plugin` exercises the guarantees the core makes for every plugin: patches
+land on the right objects, signatures and names survive wrapping, enabling twice wraps
+once, disabling restores the very same objects, enable/disable races from several threads
+leave a consistent state, an exception in the plugin's hooks never breaks the user's call,
+and (in fresh subprocesses) every ordering of import/enable/disable gives the same result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from autolog import discovery, env
+from autolog.plugin import Patch, Plugin
+from autolog.registry import EnabledPlugin, _AutologWrapper, _locate, _raw_attribute, registry
+from autolog.safety import AutologWarning, reset_reported
+
+__all__ = ["CheckResult", "ConformanceReport", "check_plugin"]
+
+
+@dataclasses.dataclass
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclasses.dataclass
+class ConformanceReport:
+    plugin: str
+    results: list[CheckResult]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.ok]
+
+    def assert_ok(self) -> None:
+        if not self.ok:
+            raise AssertionError(str(self))
+
+    def __str__(self) -> str:
+        lines = [f"conformance of plugin {self.plugin!r}:"]
+        for r in self.results:
+            lines.append(f"  [{'ok' if r.ok else 'FAIL'}] {r.name}{': ' + r.detail if r.detail else ''}")
+        return "\n".join(lines)
+
+
+@dataclasses.dataclass
+class _Target:
+    patch: Patch
+    owner: Any
+    attr: str
+    original: Any
+
+
+def _resolve(patch: Patch) -> _Target | None:
+    try:
+        module = importlib.import_module(patch.module)
+    except ImportError:
+        return None
+    parent: Any = module
+    *parents, attr = patch.path
+    try:
+        for part in parents:
+            parent = getattr(parent, part)
+        owner, raw, _own = _locate(parent, attr)
+    except Exception:
+        return None
+    return _Target(patch, owner, attr, _raw_attribute(owner, attr))
+
+
+def _plugin_class(plugin: str | type[Plugin]) -> type[Plugin]:
+    if isinstance(plugin, type):
+        return plugin
+    info = discovery.discover(requested=[plugin]).get(plugin)
+    if info is None or info.plugin_class is None:
+        raise LookupError(f"plugin {plugin!r} not found or not loadable: {info and info.state}")
+    return info.plugin_class
+
+
+def _enable(cls: type[Plugin]) -> None:
+    registry.enable(EnabledPlugin(cls(), cls.make_options()))
+
+
+def _callable_of(raw: Any) -> Any:
+    if isinstance(raw, property):
+        return raw.fget
+    if isinstance(raw, (classmethod, staticmethod)):
+        return raw.__func__
+    return raw
+
+
+def check_plugin(
+    plugin: str | type[Plugin],
+    *,
+    exercise: Callable[[], Any] | None = None,
+    import_code: str | None = None,
+    exercise_code: str | None = None,
+    threads: int = 8,
+) -> ConformanceReport:
+    """Run the conformance checks; returns a report (call ``.assert_ok()`` in a test).
+
+    Args:
+        plugin: the plugin name (found through its entry point) or class.
+        exercise: a zero-argument function making one patched call in this process; used
+            to check that failing hooks never break the user's call.
+        import_code, exercise_code: Python source that imports the framework, and that makes
+            a patched call, for the ordering checks run in fresh subprocesses.
+    """
+    cls = _plugin_class(plugin)
+    results: list[CheckResult] = []
+    was_enabled = registry.enabled(cls.name)
+    registry.disable(cls.name)
+    try:
+        targets = [t for t in (_resolve(p) for p in cls.patches) if t is not None]
+        missing = [
+            p.target
+            for p in cls.patches
+            if not p.optional and not any(t.patch is p for t in targets)
+        ]
+        results.append(
+            CheckResult("targets resolve", not missing and bool(targets), f"missing: {missing}" if missing else f"{len(targets)} targets")
+        )
+        results.append(_check_wrapping(cls, targets))
+        results.append(_check_idempotent(cls, targets))
+        results.append(_check_restore(cls, targets))
+        results.append(_check_threads(cls, targets, threads))
+        if exercise is not None:
+            results.append(_check_failing_hooks(cls, exercise))
+        if import_code is not None and exercise_code is not None:
+            results.extend(_check_orderings(cls.name, import_code, exercise_code))
+    finally:
+        registry.disable(cls.name)
+        if was_enabled is not None:
+            registry.enable(was_enabled)
+    return ConformanceReport(cls.name, results)
+
+
+def _check_wrapping(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
+    _enable(cls)
+    problems = []
+    for t in targets:
+        raw = _raw_attribute(t.owner, t.attr)
+        wrapped = _callable_of(raw)
+        original = _callable_of(t.original)
+        if not isinstance(wrapped, _AutologWrapper):
+            problems.append(f"{t.patch.target} not wrapped")
+            continue
+        for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
+            if getattr(wrapped, attr, None) != getattr(original, attr, None):
+                problems.append(f"{t.patch.target}.{attr} changed")
+        if wrapped.__wrapped__ is not original:
+            problems.append(f"{t.patch.target}.__wrapped__ is not the original")
+        try:
+            if inspect.signature(wrapped) != inspect.signature(original):
+                problems.append(f"{t.patch.target} signature changed")
+        except (TypeError, ValueError):
+            pass
+    registry.disable(cls.name)
+    return CheckResult("wrapping preserves name, doc, signature, __wrapped__", not problems, "; ".join(problems))
+
+
+def _check_idempotent(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
+    _enable(cls)
+    first = [_raw_attribute(t.owner, t.attr) for t in targets]
+    _enable(cls)
+    second = [_raw_attribute(t.owner, t.attr) for t in targets]
+    doubled = [
+        t.patch.target
+        for t, a, b in zip(targets, first, second)
+        if a is not b or isinstance(getattr(_callable_of(b), "__wrapped__", None), _AutologWrapper)
+    ]
+    registry.disable(cls.name)
+    return CheckResult("enabling twice wraps once", not doubled, f"double: {doubled}" if doubled else "")
+
+
+def _restored(targets: list[_Target]) -> list[str]:
+    return [t.patch.target for t in targets if _raw_attribute(t.owner, t.attr) is not t.original]
+
+
+def _check_restore(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
+    for _ in range(2):
+        _enable(cls)
+        registry.disable(cls.name)
+    wrong = _restored(targets)
+    return CheckResult("disabling restores the original objects (identity)", not wrong, f"not restored: {wrong}" if wrong else "")
+
+
+def _check_threads(cls: type[Plugin], targets: list[_Target], count: int) -> CheckResult:
+    barrier = threading.Barrier(count)
+
+    def churn() -> None:
+        barrier.wait()
+        for _ in range(25):
+            _enable(cls)
+            registry.disable(cls.name)
+
+    workers = [threading.Thread(target=churn) for _ in range(count)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wrong = _restored(targets)
+    _enable(cls)
+    unwrapped = [
+        t.patch.target
+        for t in targets
+        if not isinstance(_callable_of(_raw_attribute(t.owner, t.attr)), _AutologWrapper)
+    ]
+    registry.disable(cls.name)
+    ok = not wrong and not unwrapped and not _restored(targets)
+    return CheckResult(f"enable/disable from {count} threads", ok, f"restored wrong: {wrong}, not wrapped: {unwrapped}" if not ok else "")
+
+
+def _check_failing_hooks(cls: type[Plugin], exercise: Callable[[], Any]) -> CheckResult:
+    from autolog.testing.memory import capture
+
+    def boom(*_args: Any) -> None:
+        raise RuntimeError("injected failure in a plugin hook")
+
+    failing = [
+        dataclasses.replace(p, before=boom, after=boom, on_error=p.on_error) for p in cls.patches
+    ]
+    broken = type(f"Failing{cls.__name__}", (cls,), {"patches": failing, "_abstract": False})
+    saved = os.environ.pop(env.AUTOLOG_TESTING, None)
+    reset_reported()
+    try:
+        with capture(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            registry.enable(EnabledPlugin(broken(), broken.make_options()))
+            try:
+                exercise()
+            except Exception as exc:
+                return CheckResult("failing hooks never break the user's call", False, f"{type(exc).__name__}: {exc}")
+            finally:
+                registry.disable(cls.name)
+    finally:
+        if saved is not None:
+            os.environ[env.AUTOLOG_TESTING] = saved
+        reset_reported()
+    named = [w for w in caught if issubclass(w.category, AutologWarning) and cls.name in str(w.message)]
+    return CheckResult("failing hooks never break the user's call", bool(named), "" if named else "no AutologWarning naming the plugin")
+
+
+_ORDERINGS: dict[str, tuple[list[str], bool]] = {
+    "enable, import, call": (["enable", "import", "call"], True),
+    "import, enable, call": (["import", "enable", "call"], True),
+    "enable, import, enable, call": (["enable", "import", "enable", "call"], True),
+    "enable, disable, import, call": (["enable", "disable", "import", "call"], False),
+    "import, enable, disable, enable, call": (["import", "enable", "disable", "enable", "call"], True),
+    "enable, import, disable, call": (["enable", "import", "disable", "call"], False),
+}
+
+
+def _check_orderings(name: str, import_code: str, exercise_code: str) -> list[CheckResult]:
+    results = []
+    for label, (steps, expect_run) in _ORDERINGS.items():
+        body = ["import autolog, autolog.testing, json", "store_cm = autolog.testing.capture()", "store = store_cm.__enter__()"]
+        for step in steps:
+            if step == "enable":
+                body.append(f"autolog.autolog(frameworks=[{name!r}])")
+            elif step == "disable":
+                body.append(f"autolog.disable([{name!r}])")
+            elif step == "import":
+                body.append(textwrap.dedent(import_code))
+            else:
+                body.append(textwrap.dedent(exercise_code))
+        body.append("print('AUTOLOG-RUNS=' + json.dumps(len(store.runs)))")
+        proc = subprocess.run(
+            [sys.executable, "-c", "\n".join(body)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        marker = [line for line in proc.stdout.splitlines() if line.startswith("AUTOLOG-RUNS=")]
+        if proc.returncode != 0 or not marker:
+            results.append(CheckResult(f"ordering: {label}", False, proc.stderr.strip()[-500:]))
+            continue
+        runs = json.loads(marker[-1].split("=", 1)[1])
+        ok = (runs >= 1) if expect_run else (runs == 0)
+        results.append(CheckResult(f"ordering: {label}", ok, f"{runs} run(s) logged"))
+    return results

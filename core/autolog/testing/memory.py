@@ -1,0 +1,197 @@
+"""An in-memory run backend, for asserting on what a plugin logs without a tracking store.
+
+    with autolog.testing.capture() as store:
+        model.fit(x, y)
+    run = store.last_run()
+    assert run.params["epochs"] == "3"
+    assert run.metric_history("loss") == [(0, 0.9), (1, 0.7), (2, 0.6)]
+
+Values are stored the way MLflow stores them: params and tags as strings, metrics as
+floats with their step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from autolog import session
+from autolog.redaction import redact_mapping, redact_value
+
+__all__ = ["MemoryStore", "RecordedRun", "capture"]
+
+
+@dataclass
+class RecordedRun:
+    """Everything logged into one run."""
+
+    run_id: str
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "RUNNING"
+    created_by_autolog: bool = False
+
+    def metric_history(self, key: str) -> list[tuple[int, float]]:
+        return list(self.metrics.get(key, []))
+
+    def last_metric(self, key: str) -> float:
+        return self.metrics[key][-1][1]
+
+
+class _MemorySink:
+    def __init__(self, store: MemoryStore, run: RecordedRun) -> None:
+        self._store = store
+        self._run = run
+        self._steps = itertools.count()
+
+    @property
+    def run_id(self) -> str | None:
+        return self._run.run_id
+
+    def log_metric(
+        self, key: str, value: Any, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        with self._store.lock:
+            self._run.metrics.setdefault(key, []).append((step or 0, float(value)))
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step)
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        with self._store.lock:
+            for key, value in redact_mapping(params).items():
+                text = str(value)
+                old = self._run.params.get(key)
+                if old is not None and old != text:
+                    self._store.conflicts.append((self._run.run_id, key, old, text))
+                    continue
+                self._run.params[key] = text
+
+    def set_tag(self, key: str, value: Any) -> None:
+        with self._store.lock:
+            self._run.tags[key] = str(redact_value(key, value))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.set_tag(key, value)
+
+    def _keep(self, local_path: str, artifact_path: str | None) -> None:
+        name = os.path.basename(local_path.rstrip("/"))
+        dest_name = f"{artifact_path}/{name}" if artifact_path else name
+        dest = os.path.join(self._store.artifact_root, self._run.run_id, dest_name)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if os.path.isdir(local_path):
+            shutil.copytree(local_path, dest, dirs_exist_ok=True)
+        else:
+            shutil.copy2(local_path, dest)
+        with self._store.lock:
+            self._run.artifacts[dest_name] = dest
+
+    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
+        self._keep(local_path, artifact_path)
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        for entry in sorted(os.listdir(local_dir)):
+            self._keep(os.path.join(local_dir, entry), artifact_path)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        dest = os.path.join(self._store.artifact_root, self._run.run_id, artifact_file)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        with open(dest, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        with self._store.lock:
+            self._run.artifacts[artifact_file] = dest
+
+    def log_model(
+        self,
+        flavor: str,
+        loader: Callable[[], Any],
+        artifact_path: str = "model",
+        **save_kwargs: Any,
+    ) -> None:
+        # Loading proves the snapshot is usable; packaging is MLflow's job, not tested here.
+        model = loader()
+        with self._store.lock:
+            self._run.models.append(
+                {"flavor": flavor, "artifact_path": artifact_path, "model": model, **save_kwargs}
+            )
+
+    def flush(self, timeout: float | None = None) -> None:
+        return None
+
+    def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
+        with self._store.lock:
+            self._run.status = status
+
+
+class MemoryStore:
+    """A :class:`~autolog.session.RunBackend` that keeps runs in a dict."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.runs: dict[str, RecordedRun] = {}
+        self.conflicts: list[tuple[str, str, str, str]] = []
+        self.active: str | None = None
+        self._ids = itertools.count(1)
+        self.artifact_root = tempfile.mkdtemp(prefix="autolog-memory-")
+
+    # RunBackend ------------------------------------------------------------------------
+
+    def active_run_id(self) -> str | None:
+        return self.active
+
+    def open(self, run_id: str | None, tags: Mapping[str, str]) -> _MemorySink:
+        with self.lock:
+            if run_id is None:
+                run_id = f"run-{next(self._ids)}"
+                self.runs[run_id] = RecordedRun(run_id, created_by_autolog=True)
+            run = self.runs.setdefault(run_id, RecordedRun(run_id))
+        sink = _MemorySink(self, run)
+        sink.set_tags(tags)
+        return sink
+
+    # Helpers for tests ---------------------------------------------------------------
+
+    def start_user_run(self) -> str:
+        """Simulate ``mlflow.start_run()`` by the user: later calls log into it."""
+        with self.lock:
+            run_id = f"user-{next(self._ids)}"
+            self.runs[run_id] = RecordedRun(run_id)
+            self.active = run_id
+        return run_id
+
+    def last_run(self) -> RecordedRun:
+        with self.lock:
+            if not self.runs:
+                raise AssertionError("no run was logged")
+            return list(self.runs.values())[-1]
+
+    def close(self) -> None:
+        shutil.rmtree(self.artifact_root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def capture() -> Iterator[MemoryStore]:
+    """Route every autolog write to a fresh :class:`MemoryStore` for the block."""
+    store = MemoryStore()
+    previous = session.set_backend(store)
+    try:
+        yield store
+    finally:
+        session.set_backend(previous)
+        session.instance_runs.clear()
+        store.close()
