@@ -164,4 +164,3 @@ def _validate_tags(extra_tags: Mapping[str, str] | None) -> tuple[tuple[str, str
 def available_plugins() -> dict[str, PluginInfo]:
     """What ``autolog plugins`` shows: every discovered plugin and its state."""
     return discovery.discover()
-

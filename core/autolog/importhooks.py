@@ -11,6 +11,7 @@ module body ran. A listener that raises is the listener's problem, never the imp
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
 import importlib.machinery
 import sys
@@ -36,12 +37,13 @@ class _NotifyingLoader(importlib.abc.Loader):
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
         create = getattr(self._loader, "create_module", None)
-        return None if create is None else create(spec)  # type: ignore[no-any-return]
+        return None if create is None else create(spec)
 
     def exec_module(self, module: ModuleType) -> None:
         # Later code (importlib.resources, pkgutil, reload) expects the real loader.
-        if getattr(module, "__spec__", None) is not None:
-            module.__spec__.loader = self._loader
+        spec = getattr(module, "__spec__", None)
+        if spec is not None:
+            spec.loader = self._loader
         module.__loader__ = self._loader
         self._loader.exec_module(module)
         self._on_loaded(module)
@@ -114,7 +116,6 @@ class ImportWatcher(importlib.abc.MetaPathFinder):
     def _notify(self, module: ModuleType) -> None:
         if module.__name__ not in self._names:
             return
-        try:
+        # The user's import must succeed whatever the listener did.
+        with contextlib.suppress(Exception):
             self._listener(module)
-        except Exception:  # the user's import must succeed whatever the listener did
-            pass

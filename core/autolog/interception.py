@@ -43,7 +43,10 @@ def make_wrapper_function(applied: Applied) -> WrapperFunction:
     if applied.is_async:
 
         def async_wrapper(
-            wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+            wrapped: Callable[..., Any],
+            instance: Any,
+            args: tuple[Any, ...],
+            kwargs: dict[str, Any],
         ) -> Any:
             return _call_async(applied, wrapped, instance, args, kwargs)
 
@@ -227,7 +230,9 @@ def _finish(
             elif error is not None and patch.on_error is not None:
                 patch.on_error(call, error)
     except Exception as exc:
-        safety.report_failure(name, f"{'after' if error is None else 'error'}-hook of {patch.target}", exc)
+        safety.report_failure(
+            name, f"{'after' if error is None else 'error'}-hook of {patch.target}", exc
+        )
     finally:
         if plan.token is not None:
             session.leave(plan.token)

@@ -29,7 +29,8 @@ class MlflowSink:
 
     @property
     def run_id(self) -> str | None:
-        return self.logger.run_id
+        run_id: str | None = self.logger.run_id
+        return run_id
 
     def log_metric(
         self, key: str, value: Any, step: int | None = None, timestamp: int | None = None

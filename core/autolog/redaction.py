@@ -6,6 +6,7 @@ inside URLs are masked wherever they appear in a logged value.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -17,8 +18,21 @@ REDACTED = "***"
 # Matched against the words of a name (``db_password``, ``apiKey``, ``AUTH_TOKEN``), so that
 # ``tokenizer`` or ``max_tokens`` are not mistaken for secrets.
 _SECRET_WORDS = frozenset(
-    {"password", "passwd", "pass", "pwd", "secret", "token", "auth", "authorization",
-     "credential", "credentials", "apikey", "privatekey", "passphrase"}
+    {
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "secret",
+        "token",
+        "auth",
+        "authorization",
+        "credential",
+        "credentials",
+        "apikey",
+        "privatekey",
+        "passphrase",
+    }
 )
 _SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key")})
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
@@ -31,7 +45,7 @@ def looks_secret(key: str) -> bool:
     words = [w.lower() for w in _WORD.findall(key)]
     if any(w in _SECRET_WORDS for w in words):
         return True
-    return any(pair in _SECRET_PAIRS for pair in zip(words, words[1:]))
+    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 
 
 def redact_value(key: str, value: Any) -> Any:

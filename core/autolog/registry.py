@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
@@ -58,7 +58,13 @@ class Applied:
     active: bool = True
 
 
-class _AutologWrapper(wrapt.FunctionWrapper):  # type: ignore[misc]
+if TYPE_CHECKING:
+    _FunctionWrapper = wrapt.FunctionWrapper[..., Any]
+else:  # wrapt < 2 has no subscriptable FunctionWrapper
+    _FunctionWrapper = wrapt.FunctionWrapper
+
+
+class _AutologWrapper(_FunctionWrapper):
     """wrapt's FunctionWrapper, marked so that autolog recognises its own wrappers."""
 
     _self_autolog_applied: Applied | None = None
@@ -159,9 +165,9 @@ class Registry:
         existing = self._applied.get(key)
         if existing is not None and existing.owner is owner:
             return
-        if isinstance(raw, _AutologWrapper) and raw._self_autolog_applied is not None:
-            if raw._self_autolog_applied.plugin_name == plugin_name:
-                return
+        mine = raw._self_autolog_applied if isinstance(raw, _AutologWrapper) else None
+        if mine is not None and mine.plugin_name == plugin_name:
+            return
         applied = _build(plugin_name, patch, owner, attr, raw, own)
         setattr(owner, attr, applied.replacement)
         self._applied[key] = applied
@@ -214,9 +220,7 @@ def _locate(parent: Any, attr: str) -> tuple[Any, Any, bool]:
     return parent, getattr(parent, attr), False
 
 
-def _build(
-    plugin_name: str, patch: Patch, owner: Any, attr: str, raw: Any, own: bool
-) -> Applied:
+def _build(plugin_name: str, patch: Patch, owner: Any, attr: str, raw: Any, own: bool) -> Applied:
     from autolog.interception import make_wrapper_function
 
     in_class = isinstance(owner, type)
@@ -254,7 +258,7 @@ def _build(
     )
     wrapper_function = make_wrapper_function(applied)
     if isinstance(raw, property):
-        getter = _AutologWrapper(raw.fget, wrapper_function)
+        getter = _AutologWrapper(func, wrapper_function)
         getter._self_autolog_applied = applied
         replacement: Any = property(getter, raw.fset, raw.fdel, raw.__doc__)
     else:

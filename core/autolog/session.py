@@ -119,8 +119,12 @@ class _InstanceRuns:
         if instance is None:
             return
         key = id(instance)
+
+        def forget(dead: weakref.ref[Any]) -> None:
+            self._forget(key, dead)
+
         try:
-            ref = weakref.ref(instance, lambda _ref, key=key: self._forget(key, _ref))
+            ref = weakref.ref(instance, forget)
         except TypeError:
             return
         with self._lock:

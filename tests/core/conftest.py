@@ -7,9 +7,7 @@ importlib-metadata see the toy distributions exactly as it sees installed ones.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -17,13 +15,7 @@ import autolog
 from autolog import safety, session
 from autolog.registry import registry
 from autolog.testing import MemoryStore, capture
-
-TOYENV = str(Path(__file__).parent / "toyenv")
-
-
-def forget_toyfw() -> None:
-    for name in [m for m in sys.modules if m == "toyfw" or m.startswith("toyfw.")]:
-        del sys.modules[name]
+from tests.support.toy import TOYENV, forget_toyfw
 
 
 @pytest.fixture(autouse=True)

@@ -56,7 +56,9 @@ class ConformanceReport:
     def __str__(self) -> str:
         lines = [f"conformance of plugin {self.plugin!r}:"]
         for r in self.results:
-            lines.append(f"  [{'ok' if r.ok else 'FAIL'}] {r.name}{': ' + r.detail if r.detail else ''}")
+            lines.append(
+                f"  [{'ok' if r.ok else 'FAIL'}] {r.name}{': ' + r.detail if r.detail else ''}"
+            )
         return "\n".join(lines)
 
 
@@ -78,7 +80,7 @@ def _resolve(patch: Patch) -> _Target | None:
     try:
         for part in parents:
             parent = getattr(parent, part)
-        owner, raw, _own = _locate(parent, attr)
+        owner, _raw, _own = _locate(parent, attr)
     except Exception:
         return None
     return _Target(patch, owner, attr, _raw_attribute(owner, attr))
@@ -98,6 +100,9 @@ def _enable(cls: type[Plugin]) -> None:
 
 
 def _callable_of(raw: Any) -> Any:
+    """The wrapper autolog put in place, or the plain function behind a descriptor."""
+    if type(raw) is _AutologWrapper:
+        return raw
     if isinstance(raw, property):
         return raw.fget
     if isinstance(raw, (classmethod, staticmethod)):
@@ -134,7 +139,11 @@ def check_plugin(
             if not p.optional and not any(t.patch is p for t in targets)
         ]
         results.append(
-            CheckResult("targets resolve", not missing and bool(targets), f"missing: {missing}" if missing else f"{len(targets)} targets")
+            CheckResult(
+                "targets resolve",
+                not missing and bool(targets),
+                f"missing: {missing}" if missing else f"{len(targets)} targets",
+            )
         )
         results.append(_check_wrapping(cls, targets))
         results.append(_check_idempotent(cls, targets))
@@ -157,14 +166,16 @@ def _check_wrapping(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
     for t in targets:
         raw = _raw_attribute(t.owner, t.attr)
         wrapped = _callable_of(raw)
+        # A classmethod/staticmethod is wrapped as the descriptor itself, a property by its getter.
+        inner = t.original.fget if isinstance(t.original, property) else t.original
         original = _callable_of(t.original)
-        if not isinstance(wrapped, _AutologWrapper):
+        if type(wrapped) is not _AutologWrapper:
             problems.append(f"{t.patch.target} not wrapped")
             continue
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
             if getattr(wrapped, attr, None) != getattr(original, attr, None):
                 problems.append(f"{t.patch.target}.{attr} changed")
-        if wrapped.__wrapped__ is not original:
+        if wrapped.__wrapped__ is not inner:
             problems.append(f"{t.patch.target}.__wrapped__ is not the original")
         try:
             if inspect.signature(wrapped) != inspect.signature(original):
@@ -172,7 +183,9 @@ def _check_wrapping(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
         except (TypeError, ValueError):
             pass
     registry.disable(cls.name)
-    return CheckResult("wrapping preserves name, doc, signature, __wrapped__", not problems, "; ".join(problems))
+    return CheckResult(
+        "wrapping preserves name, doc, signature, __wrapped__", not problems, "; ".join(problems)
+    )
 
 
 def _check_idempotent(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
@@ -182,11 +195,13 @@ def _check_idempotent(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
     second = [_raw_attribute(t.owner, t.attr) for t in targets]
     doubled = [
         t.patch.target
-        for t, a, b in zip(targets, first, second)
-        if a is not b or isinstance(getattr(_callable_of(b), "__wrapped__", None), _AutologWrapper)
+        for t, a, b in zip(targets, first, second, strict=True)
+        if a is not b or type(getattr(_callable_of(b), "__wrapped__", None)) is _AutologWrapper
     ]
     registry.disable(cls.name)
-    return CheckResult("enabling twice wraps once", not doubled, f"double: {doubled}" if doubled else "")
+    return CheckResult(
+        "enabling twice wraps once", not doubled, f"double: {doubled}" if doubled else ""
+    )
 
 
 def _restored(targets: list[_Target]) -> list[str]:
@@ -198,7 +213,11 @@ def _check_restore(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
         _enable(cls)
         registry.disable(cls.name)
     wrong = _restored(targets)
-    return CheckResult("disabling restores the original objects (identity)", not wrong, f"not restored: {wrong}" if wrong else "")
+    return CheckResult(
+        "disabling restores the original objects (identity)",
+        not wrong,
+        f"not restored: {wrong}" if wrong else "",
+    )
 
 
 def _check_threads(cls: type[Plugin], targets: list[_Target], count: int) -> CheckResult:
@@ -220,11 +239,15 @@ def _check_threads(cls: type[Plugin], targets: list[_Target], count: int) -> Che
     unwrapped = [
         t.patch.target
         for t in targets
-        if not isinstance(_callable_of(_raw_attribute(t.owner, t.attr)), _AutologWrapper)
+        if type(_callable_of(_raw_attribute(t.owner, t.attr))) is not _AutologWrapper
     ]
     registry.disable(cls.name)
     ok = not wrong and not unwrapped and not _restored(targets)
-    return CheckResult(f"enable/disable from {count} threads", ok, f"restored wrong: {wrong}, not wrapped: {unwrapped}" if not ok else "")
+    return CheckResult(
+        f"enable/disable from {count} threads",
+        ok,
+        f"restored wrong: {wrong}, not wrapped: {unwrapped}" if not ok else "",
+    )
 
 
 def _check_failing_hooks(cls: type[Plugin], exercise: Callable[[], Any]) -> CheckResult:
@@ -236,7 +259,9 @@ def _check_failing_hooks(cls: type[Plugin], exercise: Callable[[], Any]) -> Chec
     failing = [
         dataclasses.replace(p, before=boom, after=boom, on_error=p.on_error) for p in cls.patches
     ]
-    broken = type(f"Failing{cls.__name__}", (cls,), {"patches": failing, "_abstract": False})
+    broken: type[Plugin] = type(
+        f"Failing{cls.__name__}", (cls,), {"patches": failing, "_abstract": False}
+    )
     saved = os.environ.pop(env.AUTOLOG_TESTING, None)
     reset_reported()
     try:
@@ -246,15 +271,25 @@ def _check_failing_hooks(cls: type[Plugin], exercise: Callable[[], Any]) -> Chec
             try:
                 exercise()
             except Exception as exc:
-                return CheckResult("failing hooks never break the user's call", False, f"{type(exc).__name__}: {exc}")
+                return CheckResult(
+                    "failing hooks never break the user's call",
+                    False,
+                    f"{type(exc).__name__}: {exc}",
+                )
             finally:
                 registry.disable(cls.name)
     finally:
         if saved is not None:
             os.environ[env.AUTOLOG_TESTING] = saved
         reset_reported()
-    named = [w for w in caught if issubclass(w.category, AutologWarning) and cls.name in str(w.message)]
-    return CheckResult("failing hooks never break the user's call", bool(named), "" if named else "no AutologWarning naming the plugin")
+    named = [
+        w for w in caught if issubclass(w.category, AutologWarning) and cls.name in str(w.message)
+    ]
+    return CheckResult(
+        "failing hooks never break the user's call",
+        bool(named),
+        "" if named else "no AutologWarning naming the plugin",
+    )
 
 
 _ORDERINGS: dict[str, tuple[list[str], bool]] = {
@@ -262,7 +297,10 @@ _ORDERINGS: dict[str, tuple[list[str], bool]] = {
     "import, enable, call": (["import", "enable", "call"], True),
     "enable, import, enable, call": (["enable", "import", "enable", "call"], True),
     "enable, disable, import, call": (["enable", "disable", "import", "call"], False),
-    "import, enable, disable, enable, call": (["import", "enable", "disable", "enable", "call"], True),
+    "import, enable, disable, enable, call": (
+        ["import", "enable", "disable", "enable", "call"],
+        True,
+    ),
     "enable, import, disable, call": (["enable", "import", "disable", "call"], False),
 }
 
@@ -270,7 +308,11 @@ _ORDERINGS: dict[str, tuple[list[str], bool]] = {
 def _check_orderings(name: str, import_code: str, exercise_code: str) -> list[CheckResult]:
     results = []
     for label, (steps, expect_run) in _ORDERINGS.items():
-        body = ["import autolog, autolog.testing, json", "store_cm = autolog.testing.capture()", "store = store_cm.__enter__()"]
+        body = [
+            "import autolog, autolog.testing, json",
+            "store_cm = autolog.testing.capture()",
+            "store = store_cm.__enter__()",
+        ]
         for step in steps:
             if step == "enable":
                 body.append(f"autolog.autolog(frameworks=[{name!r}])")

@@ -58,8 +58,13 @@ class ToyPlugin(Plugin):
     requires = ("toyfw>=1.0,<2",)
     options_type = ToyOptions
     patches = (
-        Patch(f"{_M}:Model.fit", capture=("epochs", "password"), before=_add_callback,
-              after=_log_final, owns_run=True),
+        Patch(
+            f"{_M}:Model.fit",
+            capture=("epochs", "password"),
+            before=_add_callback,
+            after=_log_final,
+            owns_run=True,
+        ),
         Patch(f"{_M}:Model.evaluate", owns_run=True, reuse_instance_run=True, after=_log_eval),
         Patch(f"{_M}:Model.from_config", owns_run=True, after=_log_units),
         Patch(f"{_M}:Model.describe", owns_run=True),

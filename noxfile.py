@@ -1,0 +1,67 @@
+"""Test environments, one per framework stack, built by `make test` through nox.
+
+- lint:      ruff check, ruff format --check, mypy --strict on core/
+- tf221:     TensorFlow 2.21 / Keras 3 (the current stack): core, batching, Keras plugin
+- tf215:     TensorFlow 2.15.1 + tensorflow-estimator 2.15.0, tf.keras 2.15: core, batching,
+             Keras plugin on tf.keras, Estimator plugin
+"""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.sessions = ["lint", "tf221", "tf215"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+MLFLOW = "mlflow==3.17.2"
+STACKS = {
+    "tf221": ["tensorflow-cpu==2.21.0", "keras>=3.10,<4"],
+    # TF 2.15 pins wrapt<1.15 and numpy<2; autolog must work with both.
+    "tf215": ["tensorflow-cpu==2.15.1", "tensorflow-estimator==2.15.0", "wrapt>=1.14,<1.15"],
+}
+
+
+def _pytest(session: nox.Session, stack: str) -> None:
+    session.install("-e", ".[dev]", MLFLOW, *STACKS[stack])
+    env = {"AUTOLOG_TESTING": "1", "AUTOLOG_STACK": stack, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml=.nox/junit-{stack}.xml",
+        *session.posargs,
+        env=env,
+    )
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".[dev]", MLFLOW)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "core/autolog")
+
+
+@nox.session(python=PYTHON)
+def tf221(session: nox.Session) -> None:
+    _pytest(session, "tf221")
+
+
+@nox.session(python=PYTHON)
+def tf215(session: nox.Session) -> None:
+    _pytest(session, "tf215")
+
+
+@nox.session(python=PYTHON)
+def example(session: nox.Session) -> None:
+    """The README's main job: the Keras digits example, autologged into ./mlflow.db."""
+    session.install("-e", ".", MLFLOW, "scikit-learn", *STACKS["tf221"])
+    session.run("python", "examples/keras_digits.py", env={"TF_CPP_MIN_LOG_LEVEL": "2"})
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    session.log(f"Look at the run: mlflow ui --backend-store-uri {uri}")

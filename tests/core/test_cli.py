@@ -1,0 +1,106 @@
+"""The autolog command, run as a subprocess the way a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from tests.support.toy import TOYENV
+
+
+def autolog_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    full_env = {**os.environ, "PYTHONPATH": TOYENV, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "autolog", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_plugins_table_lists_every_plugin_with_its_state() -> None:
+    result = autolog_cli("plugins", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert rows["toy"]["state"] == "would be enabled"
+    assert rows["toy"]["installed"] == "1.2.0"
+    assert rows["toy"]["supported"] == "toyfw>=1.0,<2"
+    assert rows["toy_future"]["state"] == "toyfw 1.2.0 is installed, the plugin supports >=9"
+    assert "broken on purpose" in rows["toy_broken"]["state"]
+    assert {"keras", "tf_estimator"} <= set(rows)
+    table = autolog_cli("plugins")
+    assert table.returncode == 0
+    assert "toy_future" in table.stdout and "would be enabled" in table.stdout
+
+
+def test_version() -> None:
+    import autolog
+
+    result = autolog_cli("--version")
+    assert result.returncode == 0
+    assert autolog.__version__ in result.stdout
+
+
+SCRIPT = """
+import os, subprocess, sys
+from autolog.registry import registry
+print("ENABLED=" + ",".join(registry.enabled_names()))
+opts = registry.enabled("toy").options if registry.enabled("toy") else None
+print("N=" + str(opts and opts.log_every_n_steps))
+print("USER_SITE=" + os.environ.get("USER_SITECUSTOMIZE_RAN", "no"))
+child = subprocess.run([sys.executable, "-c",
+    "from autolog.registry import registry; print(registry.enabled_names())"],
+    capture_output=True, text=True)
+print("CHILD=" + child.stdout.strip())
+print("ARGS=" + " ".join(sys.argv[1:]))
+sys.exit(int(os.environ.get("EXIT_CODE", "0")))
+"""
+
+
+def test_run_enables_autologging_in_an_unmodified_script(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(textwrap.dedent(SCRIPT))
+    user_site = tmp_path / "usersite"
+    user_site.mkdir()
+    (user_site / "sitecustomize.py").write_text(
+        "import os\nos.environ['USER_SITECUSTOMIZE_RAN'] = 'yes'\n"
+    )
+    result = autolog_cli(
+        "run",
+        "--frameworks",
+        "toy",
+        "--log-every-n-steps",
+        "3",
+        "--",
+        sys.executable,
+        "train.py",
+        "--lr",
+        "0.1",
+        env={"PYTHONPATH": os.pathsep.join([TOYENV, str(user_site)]), "EXIT_CODE": "3"},
+        cwd=tmp_path,
+    )
+    out = result.stdout
+    assert result.returncode == 3, result.stderr  # the script's exit code passes through
+    assert "ENABLED=toy" in out
+    assert "N=3" in out
+    assert "USER_SITE=yes" in out  # the user's own sitecustomize still ran
+    assert "CHILD=[]" in out  # child processes are not instrumented
+    assert "ARGS=--lr 0.1" in out
+
+
+def test_run_module_form_and_missing_command(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "train.py").write_text(textwrap.dedent(SCRIPT))
+    result = autolog_cli("run", "--", sys.executable, "-m", "pkg.train", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "ENABLED=toy" in result.stdout
+    missing = autolog_cli("run", "--", "definitely-not-a-command-xyz")
+    assert missing.returncode != 0
+    assert "cannot run" in missing.stderr
