@@ -212,3 +212,17 @@ def test_concurrent_enable_disable_leaves_a_consistent_state() -> None:
     autolog.autolog(frameworks=["toy"])
     fit = models.Trainer.__dict__["fit"]
     assert fit.__wrapped__ is before["fit"]
+
+
+def test_instance_bound_method_target_is_patched_on_the_instance_only(store: MemoryStore) -> None:
+    from toyfw import models
+
+    autolog.autolog(frameworks=["toy"])
+    assert "fit" in vars(models.DEFAULT_MODEL)  # the instance got its own wrapper
+    assert "fit" not in vars(models.Model)
+    models.DEFAULT_MODEL.fit(1, epochs=2)
+    assert len(store.runs) == 1  # the class-level patch nested inside is skipped
+    assert store.last_run().metric_history("loss") == []  # instance patch has no hooks
+    assert store.last_run().params == {"epochs": "2"}
+    autolog.disable()
+    assert "fit" not in vars(models.DEFAULT_MODEL)

@@ -68,6 +68,7 @@ class _Target:
     owner: Any
     attr: str
     original: Any
+    own: bool  # defined on the owner itself (else: an instance's inherited method)
 
 
 def _resolve(patch: Patch) -> _Target | None:
@@ -80,10 +81,10 @@ def _resolve(patch: Patch) -> _Target | None:
     try:
         for part in parents:
             parent = getattr(parent, part)
-        owner, _raw, _own = _locate(parent, attr)
+        owner, _raw, own = _locate(parent, attr)
     except Exception:
         return None
-    return _Target(patch, owner, attr, _raw_attribute(owner, attr))
+    return _Target(patch, owner, attr, _raw_attribute(owner, attr), own)
 
 
 def _plugin_class(plugin: str | type[Plugin]) -> type[Plugin]:
@@ -169,13 +170,16 @@ def _check_wrapping(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
         # A classmethod/staticmethod is wrapped as the descriptor itself, a property by its getter.
         inner = t.original.fget if isinstance(t.original, property) else t.original
         original = _callable_of(t.original)
+        if not t.own:  # a fresh bound method each time: compare the functions behind them
+            inner = t.original.__func__
         if type(wrapped) is not _AutologWrapper:
             problems.append(f"{t.patch.target} not wrapped")
             continue
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
             if getattr(wrapped, attr, None) != getattr(original, attr, None):
                 problems.append(f"{t.patch.target}.{attr} changed")
-        if wrapped.__wrapped__ is not inner:
+        behind = wrapped.__wrapped__ if t.own else getattr(wrapped.__wrapped__, "__func__", None)
+        if behind is not inner:
             problems.append(f"{t.patch.target}.__wrapped__ is not the original")
         try:
             if inspect.signature(wrapped) != inspect.signature(original):
@@ -204,8 +208,14 @@ def _check_idempotent(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
     )
 
 
+def _is_original(t: _Target) -> bool:
+    if not t.own:  # an instance's inherited method: restored means "no own attribute again"
+        return t.attr not in getattr(t.owner, "__dict__", {})
+    return _raw_attribute(t.owner, t.attr) is t.original
+
+
 def _restored(targets: list[_Target]) -> list[str]:
-    return [t.patch.target for t in targets if _raw_attribute(t.owner, t.attr) is not t.original]
+    return [t.patch.target for t in targets if not _is_original(t)]
 
 
 def _check_restore(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
