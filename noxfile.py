@@ -4,6 +4,7 @@
 - tf221:     TensorFlow 2.21 / Keras 3 (the current stack): core, batching, Keras plugin
 - tf215:     TensorFlow 2.15.1 + tensorflow-estimator 2.15.0, tf.keras 2.15: core, batching,
              Keras plugin on tf.keras, Estimator plugin
+- docs:      mkdocs build --strict, and every Python snippet in docs/ executed
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ import os
 
 import nox
 
-nox.options.sessions = ["lint", "tf221", "tf215"]
+nox.options.sessions = ["lint", "tf221", "tf215", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
 MLFLOW = "mlflow==3.17.2"
+# The third-party plugin example is installed as its own distribution, as a user would.
+SKLEARN_PLUGIN = "examples/plugins/autolog-sklearn"
 STACKS = {
     "tf221": ["tensorflow-cpu==2.21.0", "keras>=3.10,<4"],
     # TF 2.15 pins wrapt<1.15 and numpy<2; autolog must work with both.
@@ -26,7 +29,7 @@ STACKS = {
 
 
 def _pytest(session: nox.Session, stack: str) -> None:
-    session.install("-e", ".[dev]", MLFLOW, *STACKS[stack])
+    session.install("-e", ".[dev]", "-e", SKLEARN_PLUGIN, MLFLOW, *STACKS[stack])
     env = {"AUTOLOG_TESTING": "1", "AUTOLOG_STACK": stack, "TF_CPP_MIN_LOG_LEVEL": "2"}
     session.run(
         "python",
@@ -56,6 +59,23 @@ def tf221(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def tf215(session: nox.Session) -> None:
     _pytest(session, "tf215")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The docs site builds strictly, and every Python snippet in it runs."""
+    session.install("-e", ".[docs,dev]", "-e", SKLEARN_PLUGIN, MLFLOW, *STACKS["tf221"])
+    session.run("mkdocs", "build", "--strict", "--site-dir", ".nox/site")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "tests/docs",
+        *session.posargs,
+        env={"AUTOLOG_TESTING": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
 
 
 @nox.session(python=PYTHON)

@@ -125,8 +125,10 @@ def check_plugin(
         plugin: the plugin name (found through its entry point) or class.
         exercise: a zero-argument function making one patched call in this process; used
             to check that failing hooks never break the user's call.
-        import_code, exercise_code: Python source that imports the framework, and that makes
-            a patched call, for the ordering checks run in fresh subprocesses.
+        import_code: Python source that imports the framework, for the ordering checks,
+            which run in fresh subprocesses.
+        exercise_code: Python source that makes one patched call in those subprocesses.
+        threads: how many threads race enable/disable in the thread check.
     """
     cls = _plugin_class(plugin)
     results: list[CheckResult] = []
