@@ -169,6 +169,9 @@ def _open_run(
 ) -> tuple[ManagedSink | None, bool, bool]:
     """(sink, autolog owns the run, this call opened it) for a call that logs."""
     if outer is not None:
+        if patch.owns_run:
+            # evaluate() after a train_and_evaluate() finds the run its train() joined.
+            session.instance_runs.remember(instance, outer.sink)
         return outer.sink, False, False
     backend = session.get_backend()
     tags = _run_tags(enabled)

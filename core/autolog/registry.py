@@ -167,6 +167,12 @@ class Registry:
             return
         mine = raw._self_autolog_applied if isinstance(raw, _AutologWrapper) else None
         if mine is not None and mine.plugin_name == plugin_name:
+            # A re-export (``from a import f`` in another module) of an object this plugin
+            # already wrapped: share the wrapper, but remember the original here too, so
+            # that disabling restores this name as well.
+            self._applied[key] = dataclasses.replace(
+                mine, patch=patch, owner=owner, attr=attr, original=mine.original, own_attribute=own
+            )
             return
         applied = _build(plugin_name, patch, owner, attr, raw, own)
         setattr(owner, attr, applied.replacement)

@@ -226,3 +226,20 @@ def test_instance_bound_method_target_is_patched_on_the_instance_only(store: Mem
     assert store.last_run().params == {"epochs": "2"}
     autolog.disable()
     assert "fit" not in vars(models.DEFAULT_MODEL)
+
+
+def test_a_re_exported_copy_is_restored_too(store: MemoryStore) -> None:
+    """toyfw.api re-exports models.train; imported while enabled, it holds the wrapper."""
+    autolog.autolog(frameworks=["toy"])
+    from toyfw import api, models
+
+    original = models.train.__wrapped__
+    assert api.train is models.train  # shared wrapper, not wrapped twice
+    api.train(models.Model(), 1, epochs=2)
+    assert len(store.runs) == 1
+    autolog.disable()
+    assert models.train is original
+    assert api.train is original
+    autolog.autolog(frameworks=["toy"])
+    api.train(models.Model(), 1, epochs=3)
+    assert store.last_run().params["epochs"] == "3"
