@@ -1,0 +1,127 @@
+"""The ``SessionRunHook`` that logs the training loss every N global steps.
+
+The class is built on first use, because this package is imported (by entry-point
+discovery) in environments without TensorFlow.
+
+The step logged is the global step once the training step is done, the value TensorBoard
+shows for the same step. Fetching the global step alongside the loss would be cheaper but
+is a race (the read and the increment are not ordered in the graph), so the hook reads the
+global step exactly when the session is created and counts the runs after that: Estimator's
+training loop runs its ``train_op``, which increments the global step once, per run.
+Every ``RESYNC_SECS`` it re-reads the true value after a logged step, which keeps the count
+right when other workers advance the step too (asynchronous parameter-server training).
+
+On steps that are not due the hook fetches nothing, so the session call is exactly the one
+Estimator would have made; on due steps it adds the loss, which the loop fetches anyway.
+
+The hook runs inside the user's ``train`` call, where the core's guards do not reach: each
+of its methods reports its own failures through :func:`autolog.safety.report_failure` (a
+warning; an exception under ``AUTOLOG_TESTING=1``) and then switches the hook off, so
+training carries on unlogged rather than failing.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from autolog.plugin import RunSink
+from autolog.safety import report_failure
+
+__all__ = ["LOSS_METRIC", "RESYNC_SECS", "make_loss_hook"]
+
+LOSS_METRIC = "loss"
+RESYNC_SECS = 10.0
+
+StepCallback = Callable[[int], None]
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+PLUGIN = "tf_estimator"
+
+
+def _guarded(method: _F) -> _F:
+    site = f"loss hook {method.__name__}"
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            self._loss = None  # stop fetching and logging for the rest of this training
+            report_failure(PLUGIN, site, exc)
+            return None
+
+    return guarded  # type: ignore[return-value]
+
+
+def make_loss_hook(sink: RunSink, every_n_steps: int, on_logged: StepCallback | None = None) -> Any:
+    """A ``tf.estimator.SessionRunHook`` logging ``loss`` into ``sink`` every N steps.
+
+    ``on_logged(step)`` runs on the training thread after each logged step; the train
+    handler uses it to pick up newly written summaries while training goes on.
+    """
+    return _hook_class()(sink, every_n_steps, on_logged)
+
+
+@functools.cache
+def _hook_class() -> type:
+    import tensorflow as tf
+
+    class LossLoggingHook(tf.estimator.SessionRunHook):  # type: ignore[misc]
+        """Logs the training loss at the first step and then every ``every_n_steps``."""
+
+        def __init__(
+            self, sink: RunSink, every_n_steps: int, on_logged: StepCallback | None
+        ) -> None:
+            if every_n_steps < 1:
+                raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+            self._sink = sink
+            self._every = every_n_steps
+            self._on_logged = on_logged
+            self._loss: Any = None
+            self._global_step: Any = None
+            self._step = 0  # the global step after the last completed run
+            self._logged_at: int | None = None
+            self._next_sync = 0.0
+            self._pending = False
+
+        @_guarded
+        def begin(self) -> None:
+            losses = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.LOSSES)
+            self._global_step = tf.compat.v1.train.get_global_step()
+            # Estimator appends the EstimatorSpec's loss last; a model_fn's own
+            # tf.compat.v1.losses.* calls land in the same collection before it.
+            self._loss = losses[-1] if losses and self._global_step is not None else None
+
+        @_guarded
+        def after_create_session(self, session: Any, coord: Any) -> None:
+            if self._loss is not None:
+                self._step = int(session.run(self._global_step))
+                self._next_sync = time.monotonic() + RESYNC_SECS
+
+        @_guarded
+        def before_run(self, run_context: Any) -> Any:
+            due = self._logged_at is None or self._step + 1 >= self._logged_at + self._every
+            self._pending = self._loss is not None and due
+            if not self._pending:
+                return None
+            return tf.compat.v1.train.SessionRunArgs(self._loss)
+
+        @_guarded
+        def after_run(self, run_context: Any, run_values: Any) -> None:
+            self._step += 1
+            if not self._pending or self._loss is None:
+                return
+            now = time.monotonic()
+            if now >= self._next_sync:
+                self._step = int(run_context.session.run(self._global_step))
+                self._next_sync = now + RESYNC_SECS
+            self._logged_at = self._step
+            self._sink.log_metric(LOSS_METRIC, float(run_values.results), step=self._step)
+            if self._on_logged is not None:
+                self._on_logged(self._step)
+
+    LossLoggingHook.__module__ = __name__
+    return LossLoggingHook

@@ -1,0 +1,175 @@
+"""End to end against a real MLflow store (SQLite in a temp dir): what a user sees."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("tensorflow_estimator")
+
+import mlflow
+import numpy as np
+from mlflow.tracking import MlflowClient
+
+import autolog
+
+pytestmark = pytest.mark.tf215
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
+    # MLflow puts a SQLite store's artifacts under ./mlruns of the working directory.
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    mlflow.set_tracking_uri(uri)
+    yield MlflowClient(uri)
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
+def _runs(client: MlflowClient) -> list[Any]:
+    return client.search_runs(["0"], order_by=["attributes.start_time ASC"])
+
+
+def _history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+
+
+def _artifact_paths(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
+    found = set()
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            found |= _artifact_paths(client, run_id, info.path)
+        else:
+            found.add(info.path)
+    return found
+
+
+def test_train_evaluate_export_in_mlflow(
+    tf: Any,
+    tracking: MlflowClient,
+    feature_columns: list[Any],
+    make_config: Any,
+    input_fn: Any,
+    serving_input_fn: Any,
+    data: Any,
+    tmp_path: Path,
+) -> None:
+    autolog.autolog(frameworks=["tf_estimator"], tf_estimator={"log_tensorboard": True})
+    est = tf.estimator.DNNClassifier(
+        [4],
+        feature_columns,
+        n_classes=2,
+        optimizer="Adam",
+        model_dir=str(tmp_path / "dnn"),
+        config=make_config(),
+    )
+    est.train(input_fn(), steps=15)
+    result = est.evaluate(input_fn(), steps=2)
+    export_dir = est.export_saved_model(str(tmp_path / "export"), serving_input_fn)
+
+    (run,) = _runs(tracking)
+    run_id = run.info.run_id
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert params["estimator_class"] == "DNNClassifier"
+    assert params["steps"] == "15"
+    assert params["hidden_units"] == "[4]"
+    assert params["optimizer"] == "Adam"
+    assert params["learning_rate"] == "0.001"
+    assert params["feature_columns"] == '["x"]'
+    assert params["save_summary_steps"] == "5"
+    assert [s for s, _ in _history(tracking, run_id, "loss")] == [1, 6, 11]
+    assert _history(tracking, run_id, "global_step/sec")
+    assert _history(tracking, run_id, "eval_accuracy") == [
+        (15, pytest.approx(float(result["accuracy"])))
+    ]
+    assert _history(tracking, run_id, "eval_auc")[0][0] == 15
+    assert run.data.tags["autolog.plugin"] == "tf_estimator"
+
+    version = Path(export_dir.decode()).name
+    paths = _artifact_paths(tracking, run_id)
+    assert f"saved_model/{version}/saved_model.pb" in paths
+    assert "checkpoint/model.ckpt-15.index" in paths
+    assert any(p.startswith("tensorboard/events.out.tfevents.") for p in paths)
+
+    # Download and use both, as a user would.
+    local = Path(
+        mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path / "download"))
+    )
+    x, _ = data
+    features = lambda: tf.data.Dataset.from_tensor_slices({"x": x[:6]}).batch(6)  # noqa: E731
+    expected = np.stack([p["probabilities"] for p in est.predict(features)])
+    loaded = tf.saved_model.load(str(local / "saved_model" / version))
+    got = loaded.signatures["predict"](x=tf.constant(x[:6]))["probabilities"].numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    checkpoint = tf.train.latest_checkpoint(str(local / "checkpoint"))
+    name = "dnn/logits/kernel"
+    np.testing.assert_allclose(
+        tf.train.load_variable(checkpoint, name), est.get_variable_value(name)
+    )
+
+
+def test_failed_training_is_a_failed_run(
+    tf: Any, tracking: MlflowClient, custom_model_fn: Any, input_fn: Any, tmp_path: Path
+) -> None:
+    autolog.autolog(frameworks=["tf_estimator"])
+    est = tf.estimator.Estimator(
+        custom_model_fn, model_dir=str(tmp_path / "m"), params={"learning_rate": 0.1, "fail": 1}
+    )
+    with pytest.raises(RuntimeError, match="on purpose"):
+        est.train(input_fn(), steps=2)
+    (run,) = _runs(tracking)
+    assert run.info.status == "FAILED"
+    assert run.data.params["learning_rate"] == "0.1"
+
+
+def test_train_and_evaluate_is_one_mlflow_run(
+    tf: Any,
+    tracking: MlflowClient,
+    custom_model_fn: Any,
+    make_config: Any,
+    input_fn: Any,
+    tmp_path: Path,
+) -> None:
+    autolog.autolog(frameworks=["tf_estimator"], log_every_n_steps=2)
+    est = tf.estimator.Estimator(
+        custom_model_fn,
+        model_dir=str(tmp_path / "m"),
+        params={"learning_rate": 0.5},
+        config=make_config(save_checkpoints_steps=4),
+    )
+    tf.estimator.train_and_evaluate(
+        est,
+        tf.estimator.TrainSpec(input_fn(), max_steps=8),
+        tf.estimator.EvalSpec(input_fn(), steps=1, throttle_secs=0),
+    )
+    (run,) = _runs(tracking)
+    run_id = run.info.run_id
+    assert run.info.status == "FINISHED"
+    assert run.data.params["max_steps"] == "8"
+    assert [s for s, _ in _history(tracking, run_id, "loss")] == [1, 3, 5, 7]
+    assert [s for s, _ in _history(tracking, run_id, "eval_custom_accuracy")] == [4, 8]
+
+
+def test_logs_into_the_users_run(
+    tf: Any, tracking: MlflowClient, custom_model_fn: Any, input_fn: Any, tmp_path: Path
+) -> None:
+    autolog.autolog(frameworks=["tf_estimator"])
+    est = tf.estimator.Estimator(
+        custom_model_fn, model_dir=str(tmp_path / "m"), params={"learning_rate": 0.5}
+    )
+    with mlflow.start_run() as active:
+        est.train(input_fn(), steps=3)
+        est.evaluate(input_fn(), steps=1)
+        assert mlflow.active_run() is not None
+    (run,) = _runs(tracking)
+    assert run.info.run_id == active.info.run_id
+    assert _history(tracking, run.info.run_id, "eval_custom_accuracy")[0][0] == 3
