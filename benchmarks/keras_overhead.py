@@ -1,0 +1,355 @@
+"""How much autologging slows down Keras ``fit``: autolog against no logging, MLflow, W&B.
+
+The workload is the issue's: an MLP (20 -> 32 -> 2, softmax) on 9,600 synthetic samples,
+batch 32, 10 epochs, ``validation_split=0.1`` (270 optimizer steps per epoch). Each
+configuration runs in a fresh Python process (so the first-fit costs users pay are
+counted), configurations are interleaved round-robin so a noisy machine slows all of them
+alike, and the medians over the repetitions are compared with the no-logging baseline
+measured by this same script.
+
+What is timed is the ``fit`` call, and, for tools that log asynchronously, the wait until
+their data is in the store: autolog's ``fit`` returns only once its run is flushed, so
+MLflow's async queue is flushed (and W&B's run finished) inside the timed section too.
+Before the clock starts every process has imported TensorFlow, MLflow and the logging
+library, built and compiled the model, and opened a tracking store whose schema is already
+created. Every measurement gets a fresh store (a copy of an empty, migrated SQLite file,
+or a new ``mlflow server`` on one), so no run pays for rows an earlier one wrote.
+
+Two kinds of store: ``--store sqlite`` (default), the embedded file MLflow defaults to,
+where every write also costs the training process the SQLAlchemy work of the store
+itself; and ``--store server``, a local ``mlflow server`` that does that work in its own
+process.
+
+Usage::
+
+    python benchmarks/keras_overhead.py [--repeats 5] [--store sqlite|server] [--configs a,b]
+
+Prints a table and writes ``benchmarks/results/keras_overhead.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).parent / "results" / "keras_overhead.json"
+
+CONFIGS: dict[str, str] = {
+    "none": "no autologging",
+    "autolog_epoch": "autolog, per epoch",
+    "autolog_step": "autolog, per step (log_every_n_steps=1)",
+    "autolog_models": "autolog, per step + models",
+    "mlflow_epoch": "mlflow.keras.autolog, per epoch",
+    "mlflow_step": "mlflow.keras.autolog, per step",
+    "mlflow_models": "mlflow.keras.autolog, per step + models",
+    "wandb_step": "W&B offline WandbMetricsLogger, per step",
+}
+TARGETS = {"autolog_step": 1.05, "autolog_models": 1.10}
+
+SAMPLES, FEATURES, BATCH, EPOCHS = 9_600, 20, 32, 10
+
+
+# One measurement (runs in the child process) ----------------------------------------------
+
+
+def measure(config: str, tracking_uri: str, work: str) -> dict[str, Any]:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    os.environ["AUTOLOG_SPOOL_DIR"] = f"{work}/spool"
+    os.environ.setdefault("WANDB_MODE", "offline")
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ["WANDB_DIR"] = work
+
+    import mlflow
+    import numpy as np
+
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    # Open the store now (MLflow caches it per URI): its one-off connection and schema
+    # check would otherwise land in the first logged fit.
+    mlflow.MlflowClient().search_experiments()
+    after_fit = _enable(config)
+
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(SAMPLES, FEATURES)).astype("float32")
+    y = (x[:, :2].sum(axis=1) > 0).astype("int64")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    callbacks = _callbacks(config)
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        validation_split=0.1,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    after_fit()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return {"config": config, "wall": wall, "cpu": cpu}
+
+
+def _enable(config: str) -> Any:
+    import mlflow
+
+    def nothing() -> None:
+        return None
+
+    if config.startswith("autolog"):
+        import autolog
+        import autolog.batching  # the first run imports it anyway: keep it out of the timing
+
+        autolog.autolog(
+            frameworks=["keras"],
+            log_every_n_steps=None if config == "autolog_epoch" else 1,
+            log_models=config == "autolog_models",
+        )
+        return nothing
+    if config.startswith("mlflow"):
+        if config == "mlflow_epoch":
+            mlflow.keras.autolog(log_models=False)
+        else:
+            mlflow.keras.autolog(
+                log_every_epoch=False,
+                log_every_n_steps=1,
+                log_models=config == "mlflow_models",
+                log_datasets=False,
+            )
+
+        def flush() -> None:
+            mlflow.flush_async_logging()
+            if mlflow.active_run() is not None:
+                mlflow.end_run()
+
+        return flush
+    if config == "wandb_step":
+        import wandb
+
+        wandb.init(project="autolog-bench", mode="offline")
+
+        def finish() -> None:
+            wandb.finish()
+
+        return finish
+    return nothing
+
+
+def _callbacks(config: str) -> list[Any]:
+    if config != "wandb_step":
+        return []
+    from wandb.integration.keras import WandbMetricsLogger
+
+    return [WandbMetricsLogger(log_freq=1)]
+
+
+# The driver -------------------------------------------------------------------------------
+
+
+def available(config: str) -> str | None:
+    """Why ``config`` cannot run here, or ``None``."""
+    if config == "wandb_step" and importlib.util.find_spec("wandb") is None:
+        return "wandb is not installed"
+    return None
+
+
+class Stores:
+    """A fresh tracking store for every measurement, made from one migrated template."""
+
+    def __init__(self, kind: str, work: Path) -> None:
+        from mlflow import MlflowClient
+
+        self.kind = kind
+        self.work = work
+        self.template = work / "template.db"
+        MlflowClient(f"sqlite:///{self.template}").search_experiments()
+        self.count = 0
+
+    @contextlib.contextmanager
+    def fresh(self) -> Iterator[str]:
+        self.count += 1
+        db = self.work / f"store-{self.count}.db"
+        shutil.copy(self.template, db)
+        if self.kind == "sqlite":
+            yield f"sqlite:///{db}"
+            return
+        sys.path.insert(0, str(ROOT))  # tests.support.mlflow_server
+        from tests.support.mlflow_server import MlflowServer
+
+        with MlflowServer(
+            f"sqlite:///{db}", self.work / f"artifacts-{self.count}", workers=1
+        ) as server:
+            yield server.url
+
+
+def run_child(config: str, tracking_uri: str, work: Path) -> dict[str, Any]:
+    child_work = work / f"child-{config}-{time.monotonic_ns()}"
+    child_work.mkdir()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            config,
+            "--uri",
+            tracking_uri,
+            "--work",
+            str(child_work),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(f"{config} failed:\n{proc.stderr[-3000:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--store", choices=("sqlite", "server"), default="sqlite")
+    parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--uri", help=argparse.SUPPRESS)
+    parser.add_argument("--work", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        print("RESULT " + json.dumps(measure(args.child, args.uri, args.work)), flush=True)
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=110)
+    wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = sorted(set(wanted) - set(CONFIGS))
+    if unknown:
+        parser.error(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
+    if "none" not in wanted:
+        wanted.insert(0, "none")
+    skipped = {c: why for c in wanted if (why := available(c))}
+    runnable = [c for c in wanted if c not in skipped]
+
+    samples: dict[str, list[dict[str, Any]]] = {c: [] for c in runnable}
+    with tempfile.TemporaryDirectory(prefix="autolog-keras-bench-") as root:
+        stores = Stores(args.store, Path(root))
+        for rep in range(args.repeats):
+            for config in runnable:
+                with stores.fresh() as uri:
+                    result = run_child(config, uri, Path(root))
+                samples[config].append(result)
+                console.log(
+                    f"rep {rep + 1}/{args.repeats} {config:15s} "
+                    f"wall {result['wall']:.2f}s cpu {result['cpu']:.2f}s"
+                )
+
+    base_wall = statistics.median(r["wall"] for r in samples["none"])
+    base_cpu = statistics.median(r["cpu"] for r in samples["none"])
+    rows = []
+    for config in runnable:
+        walls = [r["wall"] for r in samples[config]]
+        cpus = [r["cpu"] for r in samples[config]]
+        rows.append(
+            {
+                "config": config,
+                "description": CONFIGS[config],
+                "median_wall_s": statistics.median(walls),
+                "median_cpu_s": statistics.median(cpus),
+                "wall_ratio": statistics.median(walls) / base_wall,
+                "cpu_ratio": statistics.median(cpus) / base_cpu,
+                "target_ratio": TARGETS.get(config),
+                "wall_s": walls,
+                "cpu_s": cpus,
+            }
+        )
+
+    table = Table(
+        title=f"Keras fit overhead, {args.store} store (median of {args.repeats}, fresh process each)"
+    )
+    for column in ("configuration", "wall s", "x baseline", "cpu s", "cpu x", "target"):
+        table.add_column(column, justify="left" if column == "configuration" else "right")
+    for row in rows:
+        target = row["target_ratio"]
+        ok = target is None or row["wall_ratio"] <= target
+        table.add_row(
+            row["description"],
+            f"{row['median_wall_s']:.2f}",
+            f"[{'green' if ok else 'red'}]{row['wall_ratio']:.2f}x[/]",
+            f"{row['median_cpu_s']:.2f}",
+            f"{row['cpu_ratio']:.2f}x",
+            "" if target is None else f"<= {target:.2f}x",
+        )
+    for config, why in skipped.items():
+        table.add_row(CONFIGS[config], "-", "-", "-", "-", f"skipped: {why}")
+    console.print(table)
+
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(
+        json.dumps(
+            {
+                "workload": {
+                    "samples": SAMPLES,
+                    "features": FEATURES,
+                    "batch_size": BATCH,
+                    "epochs": EPOCHS,
+                    "validation_split": 0.1,
+                },
+                "repeats": args.repeats,
+                "store": args.store,
+                "python": platform.python_version(),
+                "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+                "versions": _versions(),
+                "results": rows,
+                "skipped": skipped,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    console.print(f"wrote {output}")
+    return 0
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for dist in ("keras", "tensorflow", "tensorflow-cpu", "mlflow", "autolog-core", "wandb"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

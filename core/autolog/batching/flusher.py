@@ -1,0 +1,773 @@
+"""The process-wide background machinery behind every :class:`BatchLogger`.
+
+One daemon *flusher* thread drains what callers enqueued (across all loggers), validates
+it item by item, packs it into ``log_batch``-sized chunks and queues per-run operations.
+A small pool of daemon *sender* threads per tracking store performs them. Per run, the
+operations form a FIFO: run creation, chunks with params or tags, artifacts, deferred work
+and run end go one at a time in order; chunks holding only metrics may overlap (up to the
+policy's ``max_in_flight``), as the store orders a metric's history by timestamp, step and
+value, not by arrival, and the flusher makes the caller-recorded timestamps of one key and
+step strictly increasing.
+
+When a run's data cannot be delivered (retries exhausted, run refused, too much pending,
+``flush`` timed out, interpreter exiting), the run switches to *spooling*: from then on its
+operations are appended, in the same order, to its spool file, and later replayed from it
+(periodically, and on ``close``/``end_run``/exit) until the file is delivered.
+
+Locking: callers touch only their logger's inbox (a ``deque``: appends are atomic) and
+never take a lock. Operation queues and in-flight counts are guarded by ``Engine.lock``;
+the flusher's validation state is touched by the flusher thread alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from autolog import env
+from autolog.batching import runs, transport, validation
+from autolog.batching.chunks import Chunk
+from autolog.batching.spool import SpoolFile
+from autolog.batching.state import (
+    BAD,
+    CONTROL,
+    METRIC,
+    METRICS,
+    PARAM,
+    RECOVERY_FIRST,
+    TAG,
+    WAKE_AT,
+    ArtifactOp,
+    Barrier,
+    BatchOp,
+    CreateOp,
+    EndOp,
+    Op,
+    ReplayOp,
+    RunState,
+    SubmitOp,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = ["ENGINE", "Engine", "RunState", "in_worker_thread", "print_exit_summary"]
+
+_DRAIN_SLICE: Final = 20_000  # records per run per pass, so one busy run cannot starve others
+_RECOVERY_MAX: Final = 60.0
+
+_worker = threading.local()
+
+
+def in_worker_thread() -> bool:
+    return bool(getattr(_worker, "active", False))
+
+
+class Endpoint:
+    """Sender threads for one client (one tracking store)."""
+
+    def __init__(self, engine: Engine, make_client: Callable[[], MlflowClient]) -> None:
+        self.engine = engine
+        self._make_client = make_client
+        self._client: MlflowClient | None = None
+        self._client_lock = threading.Lock()
+        self.tasks: queue.SimpleQueue[tuple[RunState, Op]] = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+
+    def client(self) -> MlflowClient:
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._make_client()
+            return self._client
+
+    def ensure_threads(self, count: int) -> None:
+        while len(self.threads) < min(count, 16):
+            thread = threading.Thread(
+                target=self.engine.sender_loop,
+                args=(self,),
+                name=f"autolog-sender-{len(self.threads)}",
+                daemon=True,
+            )
+            self.threads.append(thread)
+            thread.start()
+
+
+# -- the engine -------------------------------------------------------------------------
+
+
+class Engine:
+    def __init__(self) -> None:
+        self._init()
+
+    def _init(self) -> None:
+        self.lock = threading.RLock()
+        self.wake = threading.Event()
+        self.runs: list[RunState] = []
+        self.endpoints: dict[tuple[Any, ...], Endpoint] = {}
+        self.thread: threading.Thread | None = None
+        self.exiting = False
+        self.left_in_spool: dict[Path, tuple[int, int]] = {}  # closed files: (values, artifacts)
+
+    def is_exiting(self) -> bool:
+        return self.exiting
+
+    # -- registration and waking --
+
+    def register(self, run: RunState) -> None:
+        with self.lock:
+            self.runs.append(run)
+        self.ensure_started(run)
+
+    def nudge(self, run: RunState) -> None:
+        """Called by a logger when its inbox is long, or it needs an answer (flush...)."""
+        if run.wake_at == 0:
+            run.wake_at = WAKE_AT
+            self.ensure_started(run)
+        else:
+            # Until the flusher drains, further appends need not wake it again.
+            run.wake_at = len(run.inbox) + WAKE_AT
+        self.wake.set()
+
+    # -- the flusher thread --
+
+    def _flusher_loop(self) -> None:
+        while True:
+            self.wake.wait(self._next_timeout())
+            self.wake.clear()
+            with self.lock:
+                snapshot = list(self.runs)
+            for run in snapshot:
+                try:
+                    self._service(run)
+                except Exception as exc:  # our bug: keep the thread alive, tell the caller
+                    self._internal_error(run, "the flusher", exc)
+                # Let callers' threads run between runs; this thread is never urgent.
+                time.sleep(0)
+
+    def _next_timeout(self) -> float:
+        now = time.monotonic()
+        timeout = 5.0
+        with self.lock:
+            for run in self.runs:
+                if len(run.builder):
+                    timeout = min(timeout, run.builder_since + run.policy.flush_interval - now)
+                if run.spooling and not run.replaying:
+                    timeout = min(timeout, run.next_recovery - now)
+                if run.inbox:
+                    timeout = min(timeout, run.policy.flush_interval)
+        return max(timeout, 0.005)
+
+    def _service(self, run: RunState) -> None:
+        new_ops: list[Op] = []
+        budget = _DRAIN_SLICE
+        inbox = run.inbox
+        if run.wake_at:
+            run.wake_at = WAKE_AT
+        while inbox and (budget > 0 or run.force_spool):
+            budget -= 1
+            record = inbox.popleft()
+            try:
+                self._ingest(run, record, new_ops)
+            except Exception as exc:
+                self._internal_error(run, "validating logged data", exc)
+        if inbox:
+            self.wake.set()  # come back for the rest after the other runs had a turn
+        elif len(run.builder) and (
+            time.monotonic() - run.builder_since >= run.policy.flush_interval
+        ):
+            self._cut(run, new_ops)
+        with self.lock:
+            run.ops.extend(new_ops)
+            run.pending_values += sum(op.values for op in new_ops)
+            if run.force_spool and not inbox:
+                run.force_spool = False
+                self._detach_inflight(run)
+            if not run.spooling and run.pending_values > run.policy.max_queue_items:
+                self._enter_spooling(
+                    run,
+                    f"more than {run.policy.max_queue_items} values are waiting for the store",
+                )
+                run.abort.set()
+            if (
+                run.spooling
+                and not run.closed
+                and not run.replaying
+                and not run.inflight
+                and time.monotonic() >= run.next_recovery
+            ):
+                run.ops.appendleft(ReplayOp())
+            self._pump(run)
+            if run.closed and not run.ops and not run.inflight and not inbox:
+                self._retire(run)
+
+    def _cut(self, run: RunState, new_ops: list[Op]) -> None:
+        chunk = run.builder.take()
+        if chunk is not None:
+            new_ops.append(BatchOp(chunk))
+
+    def _add(self, run: RunState, done: Chunk | None, new_ops: list[Op]) -> None:
+        if done is not None:
+            new_ops.append(BatchOp(done))
+        if len(run.builder) == 1 or done is not None:
+            run.builder_since = time.monotonic()
+
+    def _key(self, run: RunState, kind: str, key: object) -> str | None:
+        if type(key) is str:
+            checked = run.keys.get(key)
+            if checked is None:
+                if len(run.keys) > 50_000:
+                    run.keys.clear()  # keys made up per step must not grow this forever
+                checked = run.keys[key] = validation.check_key(key)
+        else:
+            checked = validation.check_key(key)
+        if isinstance(checked, validation.Invalid):
+            run.reporter.invalid(kind, key, checked.reason)
+            return None
+        return checked
+
+    def _ingest(self, run: RunState, record: tuple[Any, ...], new_ops: list[Op]) -> None:
+        kind = record[0]
+        if kind == METRIC:
+            self._metric(run, record[1], record[2], record[3], record[4], record[5], new_ops)
+        elif kind == METRICS:
+            _, items, step, timestamp = record
+            for key, value in items:
+                self._metric(run, key, value, step, timestamp, True, new_ops)
+        elif kind == PARAM:
+            self._param(run, record[1], record[2], new_ops)
+        elif kind == TAG:
+            self._tag(run, record[1], record[2], new_ops)
+        elif kind == CONTROL:
+            self._cut(run, new_ops)
+            new_ops.append(record[1])
+        elif kind == BAD:
+            run.reporter.invalid(record[1], record[2], record[3])
+
+    def _metric(
+        self,
+        run: RunState,
+        key: object,
+        value: object,
+        step: object,
+        timestamp: object,
+        auto: bool,
+        new_ops: list[Op],
+    ) -> None:
+        name = self._key(run, "metric", key)
+        if name is None:
+            return
+        number = value if type(value) is float else validation.metric_value(value)
+        if isinstance(number, validation.Invalid):
+            run.reporter.invalid("metric", name, number.reason)
+            return
+        index = step if type(step) is int else validation.metric_step(step)
+        if isinstance(index, validation.Invalid):
+            run.reporter.invalid("metric", name, index.reason)
+            return
+        if auto:
+            millis = self._untie(run, name, index, cast(int, timestamp))
+        else:
+            checked = validation.metric_timestamp(timestamp)
+            if isinstance(checked, validation.Invalid):
+                run.reporter.invalid("metric", name, checked.reason)
+                return
+            millis = checked
+        done = run.builder.add_metric((name, number, millis, index))
+        self._add(run, done, new_ops)
+
+    @staticmethod
+    def _untie(run: RunState, key: str, step: int, timestamp: int) -> int:
+        # The store orders a key's history by (timestamp, step, value): two values of one
+        # key and step logged within the same millisecond would come back sorted by value.
+        # Nudge the later one 1 ms forward so the history keeps the logging order.
+        state = run.ties.get(key)
+        if state is None:
+            run.ties[key] = [timestamp, {step: timestamp}]
+            return timestamp
+        if timestamp > state[0]:
+            state[0] = timestamp
+            state[1] = {step: timestamp}
+            return timestamp
+        previous = state[1].get(step)
+        if previous is not None and timestamp <= previous:
+            timestamp = previous + 1
+            state[0] = max(state[0], timestamp)
+        state[1][step] = timestamp
+        return timestamp
+
+    def _param(self, run: RunState, key: object, value: object, new_ops: list[Op]) -> None:
+        name = self._key(run, "param", key)
+        if name is None:
+            return
+        if isinstance(value, validation.Invalid):
+            run.reporter.invalid("param", name, value.reason)
+            return
+        text, problem = validation.text_value(value, validation.MAX_PARAM_VALUE_LENGTH)
+        if problem:
+            run.reporter.invalid("param", name, problem, action="changed")
+        seen = run.params.get(name)
+        if seen is not None:
+            if seen != text:
+                run.reporter.param_conflict(name, seen, text)
+            return
+        run.params[name] = text
+        self._add(run, run.builder.add_param(name, text), new_ops)
+
+    def _tag(self, run: RunState, key: object, value: object, new_ops: list[Op]) -> None:
+        name = self._key(run, "tag", key)
+        if name is None:
+            return
+        if isinstance(value, validation.Invalid):
+            run.reporter.invalid("tag", name, value.reason)
+            return
+        text, problem = validation.text_value(value, validation.MAX_TAG_VALUE_LENGTH)
+        if problem:
+            run.reporter.invalid("tag", name, problem, action="changed")
+        self._add(run, run.builder.add_tag(name, text), new_ops)
+
+    # -- dispatching (under self.lock) --
+
+    def _pump(self, run: RunState) -> None:
+        while run.ops:
+            op = run.ops[0]
+            if isinstance(op, Barrier):
+                if run.inflight:
+                    return
+                if op.final and run.spooling and not op.replayed:
+                    op.replayed = True
+                    run.ops.appendleft(ReplayOp(quick=True))
+                    continue
+                if run.spool is not None:
+                    run.spool.sync()
+                run.ops.popleft()
+                if op.close:
+                    run.closed = True
+                    self._close_spool(run)
+                op.done.set()
+                continue
+            if run.spooling and op.spoolable:
+                if run.inflight and (op.ordered or run.replaying):
+                    return
+                run.ops.popleft()
+                self._spool_op(run, op)
+                continue
+            if op.ordered or run.run_id is None:
+                if run.inflight:
+                    return
+            elif run.ordered_inflight or len(run.inflight) >= run.max_in_flight:
+                return
+            run.ops.popleft()
+            self._dispatch(run, op)
+
+    def _dispatch(self, run: RunState, op: Op) -> None:
+        run.inflight.add(op)
+        if op.ordered:
+            run.ordered_inflight = True
+        if isinstance(op, ReplayOp):
+            run.replaying = True
+        self.endpoints[run.endpoint_key].tasks.put((run, op))
+
+    def _finish(self, run: RunState, op: Op) -> None:
+        run.inflight.discard(op)
+        if op.ordered:
+            run.ordered_inflight = False
+        if isinstance(op, ReplayOp):
+            run.replaying = False
+
+    # -- spooling (under self.lock) --
+
+    def _enter_spooling(self, run: RunState, reason: str) -> None:
+        if run.spooling:
+            return
+        run.spooling = True
+        if run.run_id is None:
+            # The creation record must reach the disk even if nothing else is ever logged.
+            with contextlib.suppress(OSError):
+                self._ensure_spool(run)
+        run.next_recovery = time.monotonic() + run.recovery_delay
+        run.reporter.problem(
+            "spooling",
+            f"{reason}; its data goes to the spool in {run.spool_dir()} and is retried "
+            f"later (or delivered by `autolog sync {run.spool_dir()}`).",
+        )
+
+    def _ensure_spool(self, run: RunState) -> SpoolFile:
+        if run.spool is None:
+            header = {
+                "local_id": run.local_id,
+                "tracking_uri": run.tracking_uri,
+                "run_id": run.run_id,
+                "create": run.create if run.run_id is None else None,
+                "pid": os.getpid(),
+                "created": int(time.time() * 1000),
+            }
+            run.spool = SpoolFile.create(run.spool_dir(), run.local_id, header)
+        return run.spool
+
+    def _spool_op(self, run: RunState, op: Op) -> None:
+        run.pending_values -= op.values
+        try:
+            spool = self._ensure_spool(run)
+            if isinstance(op, BatchOp):
+                spool.write_chunk(op.chunk)
+            elif isinstance(op, ArtifactOp):
+                # A detached upload may still be reading our temp file: copy, not move,
+                # and let the upload clean up when it ends.
+                move = op.temp and not op.detached
+                try:
+                    spool.write_artifact(op.local_path, op.artifact_path, move=move)
+                except FileNotFoundError as exc:
+                    run.reporter.invalid("artifact", op.local_path, f"file not found ({exc})")
+                if move:
+                    shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
+            elif isinstance(op, EndOp):
+                spool.write_end(op.status, op.end_time)
+        except OSError as exc:
+            run.reporter.problem(
+                "spool-write",
+                f"could not write the spool in {run.spool_dir()} ({exc}); "
+                f"{op.values or 'some'} values are lost",
+            )
+
+    def _detach_inflight(self, run: RunState) -> None:
+        """``flush`` timed out: spool what is still in flight so the caller can go on."""
+        self._enter_spooling(run, "the tracking store did not answer in time")
+        for op in list(run.inflight):
+            if op.spoolable and not op.detached:
+                op.detached = True
+                self._spool_op(run, op)
+                self._finish(run, op)
+            elif isinstance(op, CreateOp):
+                op.detached = True
+                self._finish(run, op)
+                run.ready.set()
+
+    def _close_spool(self, run: RunState) -> None:
+        if run.spool is not None:
+            spool, run.spool = run.spool, None
+            if spool.values or spool.artifacts or run.run_id is None:
+                self.left_in_spool[spool.path] = (spool.values, spool.artifacts)
+            spool.close()
+
+    def _retire(self, run: RunState) -> None:
+        self._close_spool(run)
+        with contextlib.suppress(ValueError):
+            self.runs.remove(run)
+
+    # -- sender threads --
+
+    def sender_loop(self, endpoint: Endpoint) -> None:
+        _worker.active = True
+        while True:
+            run, op = endpoint.tasks.get()
+            try:
+                if isinstance(op, SubmitOp):
+                    self._submit(run, op)
+                else:
+                    try:
+                        client = endpoint.client()
+                    except Exception as exc:
+                        self._no_client(run, op, exc)
+                    else:
+                        self._perform(run, op, client)
+            except Exception as exc:
+                self._internal_error(run, f"sending {type(op).__name__}", exc)
+                with self.lock:
+                    if op in run.inflight:
+                        self._finish(run, op)
+                        if op.spoolable:
+                            self._enter_spooling(run, "an internal error occurred")
+                            self._spool_op(run, op)
+                    self._pump(run)
+            self.wake.set()
+
+    def _perform(self, run: RunState, op: Op, client: MlflowClient) -> None:
+        if isinstance(op, BatchOp):
+            self._send_batch(run, op, client)
+        elif isinstance(op, CreateOp):
+            self._create(run, op, client)
+        elif isinstance(op, ArtifactOp):
+            self._upload(run, op, client)
+        elif isinstance(op, EndOp):
+            self._end(run, op, client)
+        elif isinstance(op, ReplayOp):
+            self._replay(run, op, client)
+
+    def _no_client(self, run: RunState, op: Op, exc: BaseException) -> None:
+        """The store could not even be opened: treat it as unreachable."""
+        failure = f"cannot open the tracking store {run.tracking_uri} ({type(exc).__name__}: {exc})"
+        with self.lock:
+            if op.detached:
+                return
+            self._finish(run, op)
+            run.ready.set()
+            self._enter_spooling(run, failure)
+            if isinstance(op, ReplayOp):
+                run.recovery_delay = min(_RECOVERY_MAX, run.recovery_delay * 2)
+                run.next_recovery = time.monotonic() + run.recovery_delay
+            elif op.spoolable:
+                self._spool_op(run, op)
+            self._pump(run)
+
+    def _settle(self, run: RunState, op: Op, failure: str | None, *spooled: Op) -> None:
+        """Record ``op`` as done; spool ``spooled`` (what it could not deliver) in its place."""
+        with self.lock:
+            if op.detached:
+                return
+            self._finish(run, op)
+            run.pending_values -= op.values - sum(s.values for s in spooled)
+            if spooled:
+                self._enter_spooling(run, failure or "the tracking store is unreachable")
+                for part in spooled:
+                    self._spool_op(run, part)
+            self._pump(run)
+
+    def _send_batch(self, run: RunState, op: BatchOp, client: MlflowClient) -> None:
+        assert run.run_id is not None
+        result = transport.send_chunk(client, run.run_id, op.chunk, run.retry(self.is_exiting))
+        for kind, key, reason in result.rejected:
+            run.reporter.invalid(kind, key, reason)
+        leftovers = [BatchOp(chunk) for chunk in result.undelivered]
+        self._settle(run, op, _failure(run, result.failure, result.error), *leftovers)
+
+    def _create(self, run: RunState, op: CreateOp, client: MlflowClient) -> None:
+        run_id: str | None = None
+
+        def create() -> None:
+            nonlocal run_id
+            search = op.attempted
+            op.attempted = True
+            run_id = runs.ensure_run(client, op.spec, search_first=search)
+
+        outcome, error = transport.call(create, run.retry(self.is_exiting))
+        with self.lock:
+            if run_id is not None:
+                run.run_id = run_id
+                run.reporter.label = f"run {run_id}"
+                if run.spool is not None:
+                    run.spool.write_run_created(run_id)
+            run.ready.set()
+            if op.detached:
+                return
+            self._finish(run, op)
+            if run_id is None:
+                self._enter_spooling(
+                    run,
+                    f"the run could not be created ({_failure(run, outcome, error)}); "
+                    "it will be created when its spool is delivered",
+                )
+            self._pump(run)
+
+    def _upload(self, run: RunState, op: ArtifactOp, client: MlflowClient) -> None:
+        assert run.run_id is not None
+        run_id = run.run_id
+
+        def upload() -> None:
+            if os.path.isdir(op.local_path):
+                client.log_artifacts(run_id, op.local_path, op.artifact_path)
+            else:
+                client.log_artifact(run_id, op.local_path, op.artifact_path)
+
+        outcome, error = transport.call(upload, run.retry(self.is_exiting))
+        if outcome == "item" and not op.detached:
+            run.reporter.invalid("artifact", op.local_path, f"upload failed ({error})")
+        if op.temp and (outcome in ("ok", "item") or op.detached):
+            shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
+        if outcome in ("ok", "item"):
+            self._settle(run, op, None)
+        else:
+            self._settle(run, op, _failure(run, outcome, error), op)
+
+    def _end(self, run: RunState, op: EndOp, client: MlflowClient) -> None:
+        assert run.run_id is not None
+        run_id = run.run_id
+        outcome, error = transport.call(
+            lambda: client.set_terminated(run_id, op.status, op.end_time),
+            run.retry(self.is_exiting),
+        )
+        if outcome == "item":
+            run.reporter.problem("end", f"the store refused to end the run ({error})")
+        if outcome in ("ok", "item"):
+            self._settle(run, op, None)
+        else:
+            self._settle(run, op, _failure(run, outcome, error), op)
+
+    def _submit(self, run: RunState, op: SubmitOp) -> None:
+        try:
+            op.fn()
+        except Exception as exc:
+            run.reporter.problem(
+                f"submit:{op.description}",
+                f"{op.description} failed ({type(exc).__name__}: {exc}); training carried on.",
+            )
+        self._settle(run, op, None)
+
+    def _replay(self, run: RunState, op: ReplayOp, client: MlflowClient) -> None:
+        from autolog.batching import sync
+
+        with self.lock:
+            spool = run.spool
+            run.abort.clear()
+        run_id = run.run_id
+        complete = run_id is not None
+        if spool is not None:
+            spool.sync()
+            retry = run.retry(self.is_exiting)
+            if op.quick:
+                retry.single_attempt = lambda: True
+            outcome = sync.deliver(spool, client, retry, run.reporter, run_id=run_id)
+            complete, run_id = outcome.complete, outcome.run_id
+        with self.lock:
+            self._finish(run, op)
+            if run_id is not None and run.run_id is None:
+                run.run_id = run_id
+                run.reporter.label = f"run {run_id}"
+            if complete:
+                if run.spool is not None:
+                    run.spool.close(delete=True)
+                    run.spool = None
+                run.spooling = False
+                run.recovery_delay = RECOVERY_FIRST
+                run.ready.set()
+            else:
+                run.recovery_delay = min(_RECOVERY_MAX, run.recovery_delay * 2)
+                run.next_recovery = time.monotonic() + run.recovery_delay
+            self._pump(run)
+
+    # -- errors --
+
+    def _internal_error(self, run: RunState, where: str, exc: BaseException) -> None:
+        run.errors.append(exc)
+        if not env.testing():
+            run.reporter.problem(
+                f"internal:{where}",
+                f"autolog's batching layer failed while {where} ({type(exc).__name__}: {exc}); "
+                "please report this bug.",
+            )
+
+    # -- process lifecycle --
+
+    def shutdown(self, timeout: float) -> None:
+        """Deliver or spool everything pending, within ``timeout`` seconds (exit path)."""
+        self.exiting = True
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            live = [r for r in self.runs if not r.closed]
+        barriers: list[tuple[RunState, Barrier]] = []
+        for run in live:
+            barrier = Barrier(final=True, close=True)
+            run.inbox.append((CONTROL, barrier))
+            barriers.append((run, barrier))
+        self.wake.set()
+        for run, barrier in barriers:
+            if not barrier.done.wait(max(0.0, deadline - time.monotonic())):
+                run.force_spool = True
+                run.abort.set()
+        self.wake.set()
+        grace = time.monotonic() + 5.0
+        for _, barrier in barriers:
+            barrier.done.wait(max(0.0, grace - time.monotonic()))
+
+    def spooled_summary(self) -> tuple[int, int, set[Path]]:
+        values = artifacts = 0
+        dirs: set[Path] = set()
+        with self.lock:
+            for path, (v, a) in self.left_in_spool.items():
+                if path.exists():
+                    values += v
+                    artifacts += a
+                    dirs.add(path.parent)
+            for run in self.runs:
+                if run.spool is not None:
+                    values += run.spool.values
+                    artifacts += run.spool.artifacts
+                    dirs.add(run.spool.path.parent)
+        return values, artifacts, dirs
+
+    def reset_after_fork(self) -> None:
+        """In a forked child: no threads survive; forget the parent's pending work.
+
+        The parent delivers what it had queued. Loggers inherited by the child keep
+        working into the same run, with a spool file of their own; the child's threads
+        start on its first logging call.
+        """
+        inherited = self.runs
+        self._init()
+        for run in inherited:
+            run.inbox.clear()
+            run.ops.clear()
+            run.inflight.clear()
+            run.ordered_inflight = False
+            run.replaying = False
+            run.pending_values = 0
+            if run.spool is not None:
+                run.spool.forget()  # the parent still owns the file and its lock
+                run.spool = None
+            run.local_id = uuid.uuid4().hex
+            run.reporter.reset_after_fork()
+            run.wake_at = 0  # the next append nudges, which starts the threads
+            self.runs.append(run)
+
+    def ensure_started(self, run: RunState) -> None:
+        with self.lock:
+            endpoint = self.endpoints.get(run.endpoint_key)
+            if endpoint is None:
+                endpoint = self.endpoints[run.endpoint_key] = Endpoint(self, run.make_client)
+            endpoint.ensure_threads(run.max_in_flight)
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(
+                    target=self._flusher_loop, name="autolog-flusher", daemon=True
+                )
+                self.thread.start()
+
+
+def _failure(run: RunState, outcome: str | None, error: BaseException | None) -> str | None:
+    if outcome is None:
+        return None
+    what = {
+        "transient": f"the tracking store at {run.tracking_uri} is unreachable",
+        "run": "the store refuses data for this run",
+        "item": "the store refused the request",
+        "server": "the tracking server keeps failing",
+    }.get(outcome, outcome)
+    return f"{what} ({type(error).__name__}: {str(error)[:200]})" if error else what
+
+
+ENGINE = Engine()
+
+
+def _after_fork_in_child() -> None:
+    ENGINE.reset_after_fork()
+    transport.reset_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def print_exit_summary(stream: Any = None) -> bool:
+    """One line on stderr if data waits in the spool; whether it printed."""
+    values, artifacts, dirs = ENGINE.spooled_summary()
+    if not dirs:
+        return False
+    ordered = sorted(str(d) for d in dirs)
+    where = " and ".join(ordered)
+    command = " and ".join(f"autolog sync {d}" for d in ordered)
+    extra = f" and {artifacts} artifact(s)" if artifacts else ""
+    stream = stream or sys.stderr
+    with contextlib.suppress(Exception):
+        stream.write(
+            f"autolog: {values} logged value(s){extra} could not reach the tracking store "
+            f"and wait in {where}; deliver them with: {command}\n"
+        )
+        stream.flush()
+    return True

@@ -1,0 +1,481 @@
+""":class:`BatchLogger`: the caller-facing side of the batching layer.
+
+Every logging method only appends a small tuple to the logger's inbox (a ``deque``, whose
+appends are atomic) and returns: no MLflow call, no lock, no I/O (``log_text`` excepted:
+it writes its temp file). Values that could change after the call (0-d arrays, framework
+tensors, objects turned into param text) are captured now; timestamps are taken now, in
+milliseconds. Everything else (validation, batching, sending, retrying, spooling) happens
+on the background threads of :mod:`autolog.batching.flusher`.
+
+Nothing the caller passes can make a logging method raise: bad data is reported by the
+flusher with one warning per key. Only the logger's own bugs raise, and only under
+``AUTOLOG_TESTING=1``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from autolog import env, safety
+from autolog.batching import flusher, runs, shutdown, transport, validation
+from autolog.batching.flusher import ENGINE
+from autolog.batching.policy import BatchPolicy
+from autolog.batching.state import (
+    BAD,
+    CONTROL,
+    METRIC,
+    METRICS,
+    PARAM,
+    TAG,
+    ArtifactOp,
+    Barrier,
+    CreateOp,
+    EndOp,
+    RunState,
+    SubmitOp,
+)
+from autolog.batching.validation import eager_metric_value
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from mlflow import MlflowClient
+
+__all__ = ["BatchLogger"]
+
+_TERMINAL_STATUSES: Final = ("FINISHED", "FAILED", "KILLED")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _text(value: object) -> str | validation.Invalid:
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception as exc:
+        return validation.Invalid(f"str() of the value failed ({type(exc).__name__}: {exc})")
+
+
+def _absolute_tracking_uri(uri: str) -> str:
+    # A relative SQLite path would follow later os.chdir() calls; pin it to where the
+    # run was opened, so the run (and `autolog sync` later) writes to one database.
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        path, sep, query = uri[len(prefix) :].partition("?")
+        if path and path != ":memory:":
+            return prefix + os.path.abspath(path) + sep + query
+    return uri
+
+
+class BatchLogger:
+    """Log to one MLflow run without waiting for the tracking store.
+
+    Args:
+        run_id: The run to log to. ``None`` starts a new run, like :meth:`start_run`.
+        client: An :class:`mlflow.MlflowClient` to write through (default: one shared
+            client per tracking URI, resolved now from ``mlflow.get_tracking_uri()``).
+        **policy: Options of :class:`~autolog.batching.policy.BatchPolicy`
+            (``flush_interval``, ``max_queue_items``, ``retry_timeout``,
+            ``retry_initial_delay``, ``retry_max_delay``, ``request_timeout``,
+            ``max_in_flight``, ``exit_timeout``, ``spool_dir``).
+
+    Raises:
+        TypeError: an unknown policy option (the message lists the valid ones).
+        ValueError: a policy option out of range.
+    """
+
+    def __init__(
+        self, run_id: str | None = None, client: MlflowClient | None = None, **policy: Any
+    ) -> None:
+        if run_id is None:
+            started = type(self).start_run(client=client, **policy)
+            self.__dict__.update(started.__dict__)
+            return
+        if not isinstance(run_id, str) or not run_id:
+            raise TypeError(f"run_id must be a non-empty string, got {run_id!r}")
+        self._setup(BatchPolicy.from_kwargs(policy), client, run_id=run_id, create=None)
+
+    @classmethod
+    def start_run(
+        cls,
+        *,
+        experiment_id: str | None = None,
+        run_name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        client: MlflowClient | None = None,
+        **policy: Any,
+    ) -> BatchLogger:
+        """Start a new MLflow run in the background and return its logger at once.
+
+        The experiment is the one MLflow would use (``experiment_id``, else the one set
+        with ``mlflow.set_experiment``, ``MLFLOW_EXPERIMENT_NAME``,
+        ``MLFLOW_EXPERIMENT_ID``, else the default). Values logged before the run exists
+        wait for it; if it cannot be created, the creation goes to the spool with them
+        and ``autolog sync`` creates the run later.
+        """
+        self = cls.__new__(cls)
+        parsed = BatchPolicy.from_kwargs(policy)
+        spec = runs.create_spec(
+            run_key=uuid.uuid4().hex,
+            experiment_id=None if experiment_id is None else str(experiment_id),
+            run_name=None if run_name is None else str(_text(run_name)),
+            tags={},
+            start_time=_now_ms(),
+        )
+        self._setup(parsed, client, run_id=None, create=spec)
+        spec["tags"] = self._clean_tags(tags or {})
+        self._inbox.append((CONTROL, CreateOp(spec)))
+        ENGINE.nudge(self._state)
+        return self
+
+    def _setup(
+        self,
+        policy: BatchPolicy,
+        client: MlflowClient | None,
+        *,
+        run_id: str | None,
+        create: dict[str, Any] | None,
+    ) -> None:
+        if client is None:
+            uri = _current_tracking_uri()
+            timeout = policy.request_timeout
+            key: tuple[Any, ...] = ("uri", uri, timeout)
+
+            def make_client() -> MlflowClient:
+                return transport.client_for(uri, timeout)
+
+        else:
+            given = client
+            uri = str(getattr(client, "tracking_uri", None) or _current_tracking_uri())
+            key = ("client", id(client))
+
+            def make_client() -> MlflowClient:
+                return given
+
+        self._policy = policy
+        self._state = RunState(
+            run_id=run_id,
+            create=create,
+            endpoint_key=key,
+            make_client=make_client,
+            tracking_uri=uri,
+            policy=policy,
+        )
+        self._inbox = self._state.inbox
+        self._closed = False
+        shutdown.install()
+        ENGINE.register(self._state)
+
+    def _clean_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
+        clean: dict[str, str] = {}
+        reporter = self._state.reporter
+        try:
+            items = list(tags.items())
+        except Exception:
+            reporter.invalid("tags", type(tags).__name__, "start_run expects a mapping of tags")
+            return clean
+        for key, value in items:
+            name = validation.check_key(key)
+            if isinstance(name, validation.Invalid):
+                reporter.invalid("tag", key, name.reason)
+                continue
+            text = _text(value)
+            if isinstance(text, validation.Invalid):
+                reporter.invalid("tag", name, text.reason)
+                continue
+            text, problem = validation.text_value(text, validation.MAX_TAG_VALUE_LENGTH)
+            if problem:
+                reporter.invalid("tag", name, problem, action="changed")
+            clean[name] = text
+        return clean
+
+    # -- the run --
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id once it exists (``None`` while it is being created, or spooled)."""
+        return self._state.run_id
+
+    def wait_for_run(self, timeout: float | None = None) -> str | None:
+        """Wait until the run exists (or its creation was spooled); return its id or None."""
+        self._state.ready.wait(timeout)
+        return self._state.run_id
+
+    # -- logging: enqueue only --
+
+    def log_metric(
+        self, key: str, value: Any, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        try:
+            if self._closed:
+                return self._after_close("log_metric")
+            if type(value) is not float and type(value) is not int:
+                value = eager_metric_value(value)
+            inbox = self._inbox
+            if timestamp is None:
+                inbox.append((METRIC, key, value, step, int(time.time() * 1000), True))
+            else:
+                inbox.append((METRIC, key, value, step, timestamp, False))
+            if len(inbox) >= self._state.wake_at:
+                ENGINE.nudge(self._state)
+        except Exception as exc:
+            self._bug("log_metric", exc)
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        try:
+            if self._closed:
+                return self._after_close("log_metrics")
+            timestamp = int(time.time() * 1000)
+            try:
+                items = list(metrics.items())  # a copy: the caller may reuse the dict
+            except Exception:
+                self._bad("metrics", type(metrics).__name__, "log_metrics expects a mapping")
+                return None
+            for index, (key, value) in enumerate(items):
+                if type(value) is not float and type(value) is not int:
+                    items[index] = (key, eager_metric_value(value))
+            inbox = self._inbox
+            inbox.append((METRICS, items, step, timestamp))
+            if len(inbox) * len(items) >= self._state.wake_at:
+                ENGINE.nudge(self._state)
+        except Exception as exc:
+            self._bug("log_metrics", exc)
+        return None
+
+    def log_param(self, key: str, value: Any) -> None:
+        try:
+            if self._closed:
+                return self._after_close("log_param")
+            self._inbox.append((PARAM, key, _text(value)))
+        except Exception as exc:
+            self._bug("log_param", exc)
+        return None
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        self._pairs("log_params", PARAM, params)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        try:
+            if self._closed:
+                return self._after_close("set_tag")
+            self._inbox.append((TAG, key, _text(value)))
+        except Exception as exc:
+            self._bug("set_tag", exc)
+        return None
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self._pairs("set_tags", TAG, tags)
+
+    def _pairs(self, site: str, kind: int, mapping: Mapping[str, Any]) -> None:
+        try:
+            if self._closed:
+                return self._after_close(site)
+            try:
+                items = list(mapping.items())
+            except Exception:
+                self._bad(site[4:], type(mapping).__name__, f"{site} expects a mapping")
+                return None
+            append = self._inbox.append
+            for key, value in items:
+                append((kind, key, _text(value)))
+            if len(self._inbox) >= self._state.wake_at:
+                ENGINE.nudge(self._state)
+        except Exception as exc:
+            self._bug(site, exc)
+        return None
+
+    # -- artifacts and deferred work: ordered after everything logged before --
+
+    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
+        """Upload a file (or directory) in the background; it is read at upload time."""
+        self._artifact("log_artifact", local_path, artifact_path)
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        """Upload a directory's contents in the background."""
+        self._artifact("log_artifacts", local_dir, artifact_path)
+
+    def _artifact(self, site: str, local_path: Any, artifact_path: Any) -> None:
+        try:
+            if self._closed:
+                return self._after_close(site)
+            try:
+                path = os.path.abspath(os.fspath(local_path))
+            except TypeError:
+                self._bad("artifact", repr(local_path), "local paths must be str or PathLike")
+                return None
+            if artifact_path is not None and not isinstance(artifact_path, str):
+                artifact_path = str(_text(artifact_path))
+            self._control(ArtifactOp(path, artifact_path, temp=False))
+        except Exception as exc:
+            self._bug(site, exc)
+        return None
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Write ``text`` to a temp file now and upload it as ``artifact_file`` later."""
+        try:
+            if self._closed:
+                return self._after_close("log_text")
+            name = str(_text(artifact_file)).replace("\\", "/")
+            if not name or name.startswith("/") or ".." in name.split("/"):
+                self._bad("artifact", name, "artifact_file must be a relative path")
+                return None
+            directory, _, filename = name.rpartition("/")
+            content = _text(text)
+            if isinstance(content, validation.Invalid):
+                self._bad("artifact", name, content.reason)
+                return None
+            temp_dir = tempfile.mkdtemp(prefix="autolog-text-")
+            local = os.path.join(temp_dir, filename)
+            with open(local, "w", encoding="utf-8", errors="replace") as handle:
+                handle.write(content)
+            self._control(ArtifactOp(local, directory or None, temp=True))
+        except Exception as exc:
+            self._bug("log_text", exc)
+        return None
+
+    def submit(self, fn: Callable[[], None], *, description: str) -> None:
+        """Run ``fn`` on this run's background worker, after everything logged before.
+
+        Exceptions are reported as a warning naming ``description``, never raised.
+        """
+        try:
+            if self._closed:
+                return self._after_close("submit")
+            if not callable(fn):
+                self._bad("submit", description, "submit expects a callable")
+                return None
+            self._control(SubmitOp(fn, str(description)))
+        except Exception as exc:
+            self._bug("submit", exc)
+        return None
+
+    # -- flushing and ending --
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Block until everything accepted so far is in the store or in the spool.
+
+        With a ``timeout`` (s), what is still not delivered by then is spooled, and the
+        run keeps spooling until the store answers again.
+        """
+        try:
+            if not self._closed:
+                self._wait(self._control(Barrier()), timeout)
+        except Exception as exc:
+            self._bug("flush", exc)
+        self._raise_background_errors()
+
+    def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
+        """Flush, then mark the run terminated (in order; spooled if undeliverable).
+
+        The logger accepts nothing afterwards.
+        """
+        try:
+            if self._closed:
+                return self._after_close("end_run")
+            if status not in _TERMINAL_STATUSES:
+                self._bad("run status", status, f"expected one of {', '.join(_TERMINAL_STATUSES)}")
+                status = "FINISHED"
+            self._control(EndOp(status, _now_ms()))
+            barrier = self._control(Barrier(final=True, close=True))
+            self._closed = True
+            self._wait(barrier, timeout)
+        except Exception as exc:
+            self._bug("end_run", exc)
+        self._raise_background_errors()
+        return None
+
+    def close(self) -> None:
+        """Flush and stop accepting data. Does not end the run."""
+        try:
+            if self._closed:
+                return None
+            barrier = self._control(Barrier(final=True, close=True))
+            self._closed = True
+            self._wait(barrier, None)
+        except Exception as exc:
+            self._bug("close", exc)
+        self._raise_background_errors()
+        return None
+
+    def __enter__(self) -> BatchLogger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = self._state
+        return f"<BatchLogger {state.label} -> {state.tracking_uri}>"
+
+    # -- helpers --
+
+    def _control(self, op: Any) -> Any:
+        self._inbox.append((CONTROL, op))
+        ENGINE.nudge(self._state)
+        return op
+
+    def _wait(self, barrier: Barrier, timeout: float | None) -> None:
+        if flusher.in_worker_thread():
+            return  # called from submitted work: it cannot wait for itself
+        state = self._state
+        if timeout is None:
+            while not barrier.done.wait(1.0):
+                ENGINE.ensure_started(state)
+            return
+        if not barrier.done.wait(max(0.0, timeout)):
+            state.force_spool = True
+            state.abort.set()
+            ENGINE.wake.set()
+            barrier.done.wait(5.0)
+
+    def _bad(self, kind: str, key: object, reason: str) -> None:
+        self._inbox.append((BAD, kind, key, reason))
+
+    def _after_close(self, site: str) -> None:
+        self._state.reporter.problem(
+            "closed", f"{site}() called after close()/end_run(); the data was ignored."
+        )
+
+    def _bug(self, site: str, exc: Exception) -> None:
+        if env.testing():
+            raise exc
+        safety.warn(
+            f"autolog: BatchLogger.{site} failed ({type(exc).__name__}: {exc}); the value "
+            "was not logged. Please report this bug.",
+            once_key=("batching", site),
+            stacklevel=3,
+        )
+
+    def _raise_background_errors(self) -> None:
+        errors = self._state.errors
+        if errors and env.testing():
+            first = errors[0]
+            errors.clear()
+            raise first
+
+
+def _current_tracking_uri() -> str:
+    """MLflow's tracking URI as of now (importing MLflow only if someone else did)."""
+    if "mlflow" not in sys.modules:
+        # Nobody could have called mlflow.set_tracking_uri(): the environment decides,
+        # and a 2-second import stays off the caller's thread.
+        explicit = os.environ.get("MLFLOW_TRACKING_URI")
+        if explicit:
+            return _absolute_tracking_uri(explicit)
+    import mlflow
+
+    return _absolute_tracking_uri(mlflow.get_tracking_uri())

@@ -1,0 +1,95 @@
+"""The tunable behaviour of a :class:`~autolog.batching.BatchLogger`, validated up front.
+
+Every knob is a keyword argument of ``BatchLogger(...)``/``BatchLogger.start_run(...)``; an
+unknown name raises :class:`TypeError` listing the valid ones, a bad value raises
+:class:`ValueError`. These are programming errors in the code that builds the logger,
+not user data, so they are the one thing the batching layer raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BatchPolicy"]
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchPolicy:
+    """How a logger batches, retries and spools.
+
+    Attributes:
+        flush_interval: Longest time (s) a logged value waits before it is sent, when
+            fewer than a full request's worth are queued.
+        max_queue_items: Undelivered values one run may hold in memory; beyond that its
+            pending data spills to the spool (and is replayed when the store answers).
+        retry_timeout: How long (s) one request is retried on transient failures
+            (connection refused, timeouts, HTTP 429/5xx) before its data goes to the spool.
+        retry_initial_delay: First backoff delay (s); doubles per attempt, with jitter.
+        retry_max_delay: Cap (s) on one backoff delay.
+        request_timeout: Timeout (s) of one HTTP request to a tracking server.
+        max_in_flight: Requests of one run in flight at once (metric-only requests may
+            overlap; params, tags, artifacts and run end stay ordered). ``None``: 4 for an
+            HTTP tracking server, 1 for local stores (SQLite serializes writers anyway).
+        exit_timeout: At interpreter exit, how long (s) pending data may take to reach
+            the store before the rest is spooled.
+        spool_dir: Where undeliverable data waits for ``autolog sync``; ``None`` reads
+            ``AUTOLOG_SPOOL_DIR`` (default: the user cache dir) when it is first needed.
+    """
+
+    flush_interval: float = 1.0
+    max_queue_items: int = 500_000
+    retry_timeout: float = 60.0
+    retry_initial_delay: float = 0.25
+    retry_max_delay: float = 8.0
+    request_timeout: float = 30.0
+    max_in_flight: int | None = None
+    exit_timeout: float = 10.0
+    spool_dir: Path | None = None
+
+    @classmethod
+    def from_kwargs(cls, kwargs: Mapping[str, Any]) -> BatchPolicy:
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(kwargs) - set(names))
+        if unknown:
+            raise TypeError(
+                f"unknown BatchLogger policy option(s) {', '.join(map(repr, unknown))}; "
+                f"valid options: {', '.join(names)}"
+            )
+        values = dict(kwargs)
+        if values.get("spool_dir") is not None:
+            spool = values["spool_dir"]
+            if not isinstance(spool, (str, os.PathLike)):
+                raise TypeError(f"spool_dir must be a path, got {type(spool).__name__}")
+            values["spool_dir"] = Path(os.fspath(spool)).expanduser()
+        policy = cls(**values)
+        policy._check()
+        return policy
+
+    def _check(self) -> None:
+        positive = (
+            "flush_interval",
+            "retry_timeout",
+            "retry_initial_delay",
+            "retry_max_delay",
+            "request_timeout",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if isinstance(self.exit_timeout, bool) or not isinstance(self.exit_timeout, (int, float)):
+            raise ValueError(f"exit_timeout must be a number, got {self.exit_timeout!r}")
+        if self.exit_timeout < 0:
+            raise ValueError(f"exit_timeout must be >= 0, got {self.exit_timeout!r}")
+        for name, low in (("max_queue_items", 1000), ("max_in_flight", 1)):
+            value = getattr(self, name)
+            if value is None and name == "max_in_flight":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.max_in_flight is not None and self.max_in_flight > 16:
+            raise ValueError(f"max_in_flight must be at most 16, got {self.max_in_flight}")

@@ -1,0 +1,251 @@
+"""The local spool: where data waits when the tracking store cannot take it.
+
+One file per run (per process), ``<spool dir>/<local id>.jsonl``, JSON lines only (no
+pickle: a spool file is data, never code). The directory is created 0700 and files 0600,
+since logged params can be sensitive. Artifacts are copied next to the file, in
+``<local id>.files/``, so a temp file deleted after logging is not lost.
+
+Records, in order::
+
+    {"k": "header", "v": 1, "local_id", "tracking_uri", "run_id", "create", "pid", ...}
+    {"k": "batch", "n": 1, "m": [[key, value, ts, step]...], "p": [[k, v]...], "t": [...]}
+    {"k": "artifact", "n": 2, "file": "<relative>", "artifact_path": ..., "is_dir": false}
+    {"k": "end", "n": 3, "status": "FINISHED", "end_time": 1700000000000}
+    {"k": "run", "run_id": "..."}     the run now exists (written when sync creates it)
+    {"k": "ack", "n": 2}              every record with n <= 2 is in the store
+
+Acks make delivery resumable: a second ``sync``, or one after a crash, starts after the
+last ack, and the store's own idempotency (metrics are keyed by key, timestamp, step and
+value; params may be re-logged with the same value; tags are overwritten) covers the one
+request that may have landed without its ack. While a process writes a file it holds an
+exclusive ``flock`` on it, so ``autolog sync`` skips files still in use.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Final
+
+from autolog.batching.chunks import Chunk
+
+__all__ = ["SpoolBusy", "SpoolContents", "SpoolFile", "ensure_dir", "read_spool"]
+
+VERSION: Final = 1
+SUFFIX: Final = ".jsonl"
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, sync trusts the user
+    fcntl = None  # type: ignore[assignment]
+
+
+class SpoolBusy(Exception):
+    """Another process is still writing this spool file."""
+
+
+def ensure_dir(directory: Path) -> Path:
+    """Create ``directory`` (and parents) owner-only if it does not exist."""
+    if not directory.is_dir():
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+    return directory
+
+
+def _dumps(record: dict[str, Any]) -> bytes:
+    return (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+class SpoolFile:
+    """An open, locked spool file that records are appended to."""
+
+    def __init__(self, path: Path, fd: int, next_seq: int, values: int) -> None:
+        self.path = path
+        self._fd: int | None = fd
+        self.next_seq = next_seq
+        self.values = values  # metric/param/tag values written and not yet acked
+        self.artifacts = 0
+
+    @property
+    def files_dir(self) -> Path:
+        return self.path.with_suffix(".files")
+
+    @classmethod
+    def create(cls, directory: Path, local_id: str, header: dict[str, Any]) -> SpoolFile:
+        ensure_dir(directory)
+        path = directory / f"{local_id}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        os.fchmod(fd, 0o600)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        spool = cls(path, fd, 1, 0)
+        if os.fstat(fd).st_size == 0:
+            _write_all(fd, _dumps({"k": "header", "v": VERSION, **header}))
+        return spool
+
+    @classmethod
+    def open(cls, path: Path) -> SpoolFile:
+        """Open an existing file for appending acks; :class:`SpoolBusy` if in use."""
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise SpoolBusy(str(path)) from None
+        contents = read_spool(path)
+        return cls(path, fd, contents.last_seq + 1, contents.pending_values)
+
+    def _append(self, record: dict[str, Any]) -> int:
+        if self._fd is None:
+            raise ValueError(f"spool file {self.path} is closed")
+        seq = self.next_seq
+        self.next_seq += 1
+        _write_all(self._fd, _dumps({"k": record.pop("k"), "n": seq, **record}))
+        return seq
+
+    def write_chunk(self, chunk: Chunk) -> int:
+        self.values += len(chunk)
+        return self._append({"k": "batch", **chunk.to_json()})
+
+    def write_artifact(
+        self, local_path: str, artifact_path: str | None, *, move: bool = False
+    ) -> int:
+        """Copy (or move) ``local_path`` into the spool and record it for upload."""
+        seq = self.next_seq
+        source = Path(local_path)
+        target_dir = ensure_dir(self.files_dir) / str(seq)
+        target_dir.mkdir(mode=0o700, exist_ok=True)
+        target = target_dir / source.name
+        is_dir = source.is_dir()
+        if move:
+            shutil.move(str(source), str(target))
+        elif is_dir:
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+        self.artifacts += 1
+        return self._append(
+            {
+                "k": "artifact",
+                "file": str(target.relative_to(self.path.parent)),
+                "artifact_path": artifact_path,
+                "is_dir": is_dir,
+            }
+        )
+
+    def write_end(self, status: str, end_time: int) -> int:
+        return self._append({"k": "end", "status": status, "end_time": end_time})
+
+    def write_run_created(self, run_id: str) -> None:
+        if self._fd is None:
+            raise ValueError(f"spool file {self.path} is closed")
+        _write_all(self._fd, _dumps({"k": "run", "run_id": run_id}))
+
+    def ack(self, seq: int, values: int) -> None:
+        if self._fd is None:
+            raise ValueError(f"spool file {self.path} is closed")
+        _write_all(self._fd, _dumps({"k": "ack", "n": seq}))
+        self.values = max(0, self.values - values)
+
+    def sync(self) -> None:
+        """Make what was written survive a crash."""
+        if self._fd is not None:
+            os.fsync(self._fd)
+
+    def forget(self) -> None:
+        """In a forked child: drop our copy of the descriptor without touching the lock."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self, *, delete: bool = False) -> None:
+        if self._fd is None:
+            return
+        try:
+            if delete:
+                # Unlink while still holding the lock, so no sync can pick the file up
+                # between our last ack and its removal.
+                self.path.unlink(missing_ok=True)
+                shutil.rmtree(self.files_dir, ignore_errors=True)
+            else:
+                os.fsync(self._fd)
+        finally:
+            fd, self._fd = self._fd, None
+            # Never LOCK_UN: a forked child shares the lock; closing releases only ours.
+            os.close(fd)
+
+
+@dataclasses.dataclass
+class SpoolContents:
+    """What one spool file says: its header, and the records not yet acknowledged."""
+
+    path: Path
+    header: dict[str, Any]
+    run_id: str | None
+    pending: list[dict[str, Any]]
+    last_seq: int
+    problems: list[str]
+
+    @property
+    def pending_values(self) -> int:
+        return sum(record_values(r) for r in self.pending)
+
+    @property
+    def files_dir(self) -> Path:
+        return self.path.with_suffix(".files")
+
+
+def record_values(record: dict[str, Any]) -> int:
+    if record["k"] == "batch":
+        return len(record["m"]) + len(record["p"]) + len(record["t"])
+    return 0
+
+
+def read_spool(path: Path) -> SpoolContents:
+    """Parse a spool file. A torn last line (a crash mid-write) is ignored."""
+    header: dict[str, Any] = {}
+    run_id: str | None = None
+    records: list[dict[str, Any]] = []
+    acked = 0
+    last_seq = 0
+    problems: list[str] = []
+    lines = path.read_bytes().split(b"\n")
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+            kind = record["k"]
+        except (ValueError, KeyError, TypeError):
+            if number < len(lines) - 1 or raw.endswith(b"}"):
+                problems.append(f"{path.name}:{number}: not a spool record, skipped")
+            continue
+        if kind == "header":
+            header = record
+            run_id = record.get("run_id") or run_id
+        elif kind == "run":
+            run_id = record["run_id"]
+        elif kind == "ack":
+            acked = max(acked, int(record["n"]))
+        elif kind in ("batch", "artifact", "end"):
+            records.append(record)
+            last_seq = max(last_seq, int(record["n"]))
+        else:
+            problems.append(f"{path.name}:{number}: unknown record kind {kind!r}, skipped")
+    if not header:
+        problems.append(f"{path.name}: no header; not an autolog spool file")
+    pending = [r for r in records if int(r["n"]) > acked]
+    return SpoolContents(path, header, run_id, pending, max(last_seq, acked), problems)

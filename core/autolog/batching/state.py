@@ -1,0 +1,185 @@
+"""What the machinery knows: queued records, per-run operations, and each run's state.
+
+A logger's inbox holds small tuples (kinds below) built on the caller's thread. The flusher
+turns them into :class:`Op` objects, queued per run in :attr:`RunState.ops` and performed
+in order by the sender threads (see :mod:`autolog.batching.flusher`).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from autolog import env
+from autolog.batching import transport, validation
+from autolog.batching.chunks import Chunk, ChunkBuilder
+from autolog.batching.errors import Reporter
+from autolog.batching.policy import BatchPolicy
+from autolog.batching.spool import SpoolFile
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = [
+    "BAD",
+    "CONTROL",
+    "METRIC",
+    "METRICS",
+    "PARAM",
+    "RECOVERY_FIRST",
+    "TAG",
+    "WAKE_AT",
+    "ArtifactOp",
+    "Barrier",
+    "BatchOp",
+    "CreateOp",
+    "EndOp",
+    "Op",
+    "ReplayOp",
+    "RunState",
+    "SubmitOp",
+]
+
+# Inbox record kinds (small ints: the caller's thread builds these tuples per value).
+METRIC: Final = 0  # (METRIC, key, value, step, timestamp, auto_timestamp)
+METRICS: Final = 1  # (METRICS, [(key, value), ...], step, timestamp)
+PARAM: Final = 2  # (PARAM, key, text_or_Invalid)
+TAG: Final = 3  # (TAG, key, text_or_Invalid)
+CONTROL: Final = 4  # (CONTROL, op)
+BAD: Final = 5  # (BAD, kind, key, reason): the caller passed something unusable
+
+WAKE_AT: Final = 1000  # one full request's worth
+RECOVERY_FIRST: Final = 5.0  # seconds before a spooling run first tries its spool again
+# -- operations -----------------------------------------------------------------------
+
+
+class Op:
+    ordered = True  # waits until nothing else of the run is in flight
+    spoolable = True  # written to the spool when the run is spooling
+    detached = False  # already spooled while still in flight (flush timed out)
+    values = 0  # metric/param/tag values it carries
+
+
+class CreateOp(Op):
+    spoolable = False  # the spool header records the creation instead
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.attempted = False
+
+
+class BatchOp(Op):
+    def __init__(self, chunk: Chunk) -> None:
+        self.chunk = chunk
+        self.values = len(chunk)
+        self.ordered = not chunk.metric_only
+
+
+class ArtifactOp(Op):
+    def __init__(self, local_path: str, artifact_path: str | None, *, temp: bool) -> None:
+        self.local_path = local_path
+        self.artifact_path = artifact_path
+        self.temp = temp  # we made the file (log_text): delete it once uploaded or spooled
+
+
+class EndOp(Op):
+    def __init__(self, status: str, end_time: int) -> None:
+        self.status = status
+        self.end_time = end_time
+
+
+class SubmitOp(Op):
+    spoolable = False  # code cannot be spooled (no pickle); it runs when its turn comes
+
+    def __init__(self, fn: Callable[[], None], description: str) -> None:
+        self.fn = fn
+        self.description = description
+
+
+class ReplayOp(Op):
+    spoolable = False
+
+    def __init__(self, *, quick: bool = False) -> None:
+        self.quick = quick  # one attempt per request: just checking whether the store is back
+
+
+class Barrier(Op):
+    spoolable = False
+
+    def __init__(self, *, final: bool = False, close: bool = False) -> None:
+        self.done = threading.Event()
+        self.final = final  # close/end_run/exit: try delivering the spool first
+        self.close = close
+        self.replayed = False
+
+
+# -- per-run state ----------------------------------------------------------------------
+
+
+class RunState:
+    """Everything the machinery knows about one logger's run."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str | None,
+        create: dict[str, Any] | None,
+        endpoint_key: tuple[Any, ...],
+        make_client: Callable[[], MlflowClient],
+        tracking_uri: str,
+        policy: BatchPolicy,
+    ) -> None:
+        self.inbox: deque[tuple[Any, ...]] = deque()
+        self.wake_at = WAKE_AT  # inbox length at which the caller wakes the flusher
+        self.run_id = run_id
+        self.create = create
+        self.local_id = create["run_key"] if create else uuid.uuid4().hex
+        self.ready = threading.Event()
+        if run_id is not None:
+            self.ready.set()
+        self.endpoint_key = endpoint_key
+        self.make_client = make_client  # called on a sender thread: creating a store is I/O
+        self.tracking_uri = tracking_uri
+        self.policy = policy
+        self.max_in_flight = policy.max_in_flight or (4 if transport.is_http(tracking_uri) else 1)
+        self.reporter = Reporter(f"run {run_id}" if run_id else f"run {self.local_id[:8]}…")
+        # flusher-only state
+        self.builder = ChunkBuilder()
+        self.builder_since = 0.0
+        self.keys: dict[str, str | validation.Invalid] = {}
+        self.params: dict[str, str] = {}
+        self.ties: dict[str, list[Any]] = {}
+        # guarded by Engine.lock
+        self.ops: deque[Op] = deque()
+        self.inflight: set[Op] = set()
+        self.ordered_inflight = False
+        self.pending_values = 0
+        self.spooling = False
+        self.spool: SpoolFile | None = None
+        self.replaying = False
+        self.next_recovery = 0.0
+        self.recovery_delay = RECOVERY_FIRST
+        self.force_spool = False
+        self.abort = threading.Event()
+        self.closed = False
+        self.errors: list[BaseException] = []
+
+    @property
+    def label(self) -> str:
+        return f"run {self.run_id}" if self.run_id else f"pending run {self.local_id}"
+
+    def spool_dir(self) -> Path:
+        return self.policy.spool_dir or env.spool_dir()
+
+    def retry(self, exiting: Callable[[], bool]) -> transport.Retry:
+        return transport.Retry(
+            timeout=self.policy.retry_timeout,
+            initial_delay=self.policy.retry_initial_delay,
+            max_delay=self.policy.retry_max_delay,
+            abort=self.abort,
+            single_attempt=exiting,
+        )

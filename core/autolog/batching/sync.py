@@ -1,0 +1,290 @@
+"""Delivering spooled data: ``autolog sync [SPOOL]`` and the logger's own replays.
+
+:func:`deliver` sends one spool file's unacknowledged records in order (creating the run
+first if it never got created), acknowledging each record in the file as it lands, so a
+second sync, or one after a crash, resumes where the last one stopped and every value ends
+up in the store exactly once. :func:`sync_spool` does that for a file or a whole spool
+directory, with a progress bar, and removes the files it delivered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autolog import env
+from autolog.batching import runs, transport
+from autolog.batching.chunks import Chunk
+from autolog.batching.errors import Reporter
+from autolog.batching.spool import SUFFIX, SpoolBusy, SpoolFile, read_spool
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = ["Delivery", "SyncReport", "deliver", "sync_spool"]
+
+
+@dataclasses.dataclass
+class Delivery:
+    """What one :func:`deliver` call achieved."""
+
+    complete: bool
+    run_id: str | None
+    values: int = 0
+    artifacts: int = 0
+    rejected: int = 0
+    created: bool = False
+    failure: str | None = None
+
+
+def _describe(outcome: str, error: BaseException | None) -> str:
+    detail = f"{type(error).__name__}: {' '.join(str(error).split())[:200]}" if error else outcome
+    if outcome == "transient":
+        return f"the tracking store is unreachable ({detail})"
+    return f"the store refused it ({detail})"
+
+
+def deliver(
+    spool: SpoolFile,
+    client: MlflowClient,
+    retry: transport.Retry,
+    reporter: Reporter,
+    *,
+    run_id: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Delivery:
+    """Send ``spool``'s pending records in order; stop at the first undeliverable one."""
+    contents = read_spool(spool.path)
+    for problem in contents.problems:
+        reporter.problem(f"spool:{problem}", problem)
+    run_id = contents.run_id or run_id
+    done = Delivery(complete=False, run_id=run_id)
+    if run_id is None:
+        spec = contents.header.get("create")
+        if not spec:
+            done.failure = "the file names no run and no run to create"
+            return done
+        created: list[str] = []
+        outcome, error = transport.call(
+            lambda: created.append(runs.ensure_run(client, spec, search_first=True)), retry
+        )
+        if not created:
+            done.failure = f"could not create the run: {_describe(outcome, error)}"
+            return done
+        run_id = done.run_id = created[0]
+        done.created = True
+        spool.write_run_created(run_id)
+    target: str = run_id
+    for record in contents.pending:
+        kind = record["k"]
+        if kind == "batch":
+            chunk = Chunk.from_json(record)
+            result = transport.send_chunk(client, run_id, chunk, retry)
+            for item_kind, key, reason in result.rejected:
+                reporter.invalid(item_kind, key, reason)
+            done.values += result.delivered
+            done.rejected += len(result.rejected)
+            if on_progress is not None:
+                on_progress(result.delivered + len(result.rejected))
+            if result.undelivered:
+                # Not acked: the parts that did land are sent again next time, which the
+                # store absorbs (metrics are keyed by key/timestamp/step/value).
+                done.failure = _describe(result.failure or "transient", result.error)
+                return done
+            spool.ack(record["n"], len(chunk))
+        elif kind == "artifact":
+            local = spool.path.parent / record["file"]
+
+            def upload(local: Path = local, record: dict[str, Any] = record) -> None:
+                if record.get("is_dir"):
+                    client.log_artifacts(target, str(local), record.get("artifact_path"))
+                else:
+                    client.log_artifact(target, str(local), record.get("artifact_path"))
+
+            outcome, error = transport.call(upload, retry)
+            if outcome == "item":
+                reporter.invalid("artifact", str(local), _describe(outcome, error))
+            elif outcome != "ok":
+                done.failure = _describe(outcome, error)
+                return done
+            else:
+                done.artifacts += 1
+            spool.ack(record["n"], 0)
+        elif kind == "end":
+
+            def terminate(record: dict[str, Any] = record) -> None:
+                client.set_terminated(target, record["status"], record["end_time"])
+
+            outcome, error = transport.call(terminate, retry)
+            if outcome not in ("ok", "item"):
+                done.failure = _describe(outcome, error)
+                return done
+            spool.ack(record["n"], 0)
+    spool.sync()
+    done.complete = True
+    return done
+
+
+@dataclasses.dataclass
+class SyncReport:
+    """The result of :func:`sync_spool`; ``str()`` gives a one-paragraph summary."""
+
+    spool: Path
+    files: int = 0
+    delivered_files: int = 0
+    failed: int = 0  # files kept because something in them could not be delivered
+    skipped: int = 0  # files still being written by a running process
+    values: int = 0
+    artifacts: int = 0
+    rejected: int = 0  # items the store refused (reported, then dropped)
+    runs_created: list[str] = dataclasses.field(default_factory=list)
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def __str__(self) -> str:
+        if not self.files:
+            return f"Nothing to sync in {self.spool}."
+        text = (
+            f"Delivered {self.values} value(s) and {self.artifacts} artifact(s) from "
+            f"{self.delivered_files} of {self.files} spool file(s) in {self.spool}"
+        )
+        if self.runs_created:
+            text += f"; created {len(self.runs_created)} run(s)"
+        text += "."
+        if self.rejected:
+            text += f" {self.rejected} item(s) were refused by the store (see the warnings)."
+        if self.skipped:
+            text += f" {self.skipped} file(s) are still being written by a running process."
+        if self.failed:
+            text += f" {self.failed} file(s) were kept for a later sync:"
+        for problem in self.problems:
+            text += f"\n  {problem}"
+        return text
+
+
+def _spool_files(target: Path) -> list[Path]:
+    if target.is_file():
+        return [target]
+    if target.is_dir():
+        return sorted(target.glob(f"*{SUFFIX}"))
+    return []
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
+    if not enabled or total == 0:
+        yield lambda n: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("[bold]autolog sync"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("values"),
+        TimeRemainingColumn(),
+    ) as bar:
+        task = bar.add_task("sync", total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+def sync_spool(
+    path: Path | None = None,
+    *,
+    progress: bool = True,
+    tracking_uri: str | None = None,
+    retry_timeout: float = 15.0,
+    request_timeout: float = 30.0,
+) -> SyncReport:
+    """Deliver every spool file in ``path`` (default: the spool dir), or that one file.
+
+    Args:
+        path: A spool directory or one ``.jsonl`` spool file.
+        progress: Show a progress bar (rich) while delivering.
+        tracking_uri: Send to this store instead of the one each file was written for.
+        retry_timeout: How long one request is retried before its file is left for later.
+        request_timeout: Timeout of one HTTP request.
+    """
+    target = Path(path).expanduser() if path is not None else env.spool_dir()
+    report = SyncReport(spool=target)
+    files = _spool_files(target)
+    report.files = len(files)
+    total = 0
+    for file in files:
+        with contextlib.suppress(Exception):
+            total += read_spool(file).pending_values
+    unreachable: set[str] = set()
+    with _progress_bar(progress, total) as advance:
+        for file in files:
+            try:
+                spool = SpoolFile.open(file)
+            except SpoolBusy:
+                report.skipped += 1
+                report.problems.append(f"{file.name}: in use by a running process; skipped")
+                continue
+            except OSError as exc:
+                report.failed += 1
+                report.problems.append(f"{file.name}: cannot open ({exc})")
+                continue
+            try:
+                delivery, uri = _sync_one(
+                    spool, tracking_uri, retry_timeout, request_timeout, unreachable, advance
+                )
+            except Exception as exc:
+                spool.close()
+                report.failed += 1
+                report.problems.append(f"{file.name}: {type(exc).__name__}: {exc}")
+                continue
+            report.values += delivery.values
+            report.artifacts += delivery.artifacts
+            report.rejected += delivery.rejected
+            if delivery.created and delivery.run_id:
+                report.runs_created.append(delivery.run_id)
+            if delivery.complete:
+                spool.close(delete=True)
+                report.delivered_files += 1
+            else:
+                spool.close()
+                report.failed += 1
+                report.problems.append(f"{file.name}: {delivery.failure}")
+                if delivery.failure and "unreachable" in delivery.failure:
+                    unreachable.add(uri)
+    return report
+
+
+def _sync_one(
+    spool: SpoolFile,
+    tracking_uri: str | None,
+    retry_timeout: float,
+    request_timeout: float,
+    unreachable: set[str],
+    advance: Callable[[int], None],
+) -> tuple[Delivery, str]:
+    header = read_spool(spool.path).header
+    uri = tracking_uri or header.get("tracking_uri")
+    if not uri:
+        return Delivery(False, None, failure="the file names no tracking store"), ""
+    client = transport.client_for(uri, request_timeout)
+    retry = transport.Retry(
+        timeout=retry_timeout,
+        initial_delay=0.25,
+        max_delay=4.0,
+        abort=threading.Event(),
+        # One store found down: try each further file once instead of waiting again.
+        single_attempt=lambda: uri in unreachable,
+    )
+    reporter = Reporter(f"spool file {spool.path.name}")
+    return deliver(spool, client, retry, reporter, on_progress=advance), uri

@@ -1,0 +1,333 @@
+"""Talking to the tracking store: one client per URI, retries, and isolating bad items.
+
+Every write goes through :class:`mlflow.MlflowClient`. Over HTTP, MLflow's client retries
+on its own for minutes (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``), which would hide an outage
+from us; the clients made here send each request once, with a bounded timeout, and this
+module owns the retry policy instead: exponential backoff with jitter on connection
+errors, timeouts, HTTP 429 and 5xx, until the policy's deadline.
+
+When the store refuses a request (HTTP 400: some item it does not accept), the request is
+halved until the offending items stand alone; the rest is delivered and the offenders are
+reported. Errors that concern the whole run (deleted, missing, forbidden) are not split:
+the data goes to the spool instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from autolog.batching.chunks import Chunk
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+__all__ = [
+    "Outcome",
+    "Retry",
+    "SendResult",
+    "classify",
+    "client_for",
+    "is_http",
+    "send_chunk",
+]
+
+Outcome = Literal["ok", "transient", "server", "item", "run"]
+
+_TRANSIENT_CODES: Final = frozenset(
+    {
+        "TEMPORARILY_UNAVAILABLE",
+        "REQUEST_LIMIT_EXCEEDED",
+        "RESOURCE_EXHAUSTED",
+        "DEADLINE_EXCEEDED",
+        "ABORTED",
+        "CANCELLED",
+    }
+)
+_RUN_CODES: Final = frozenset(
+    {
+        "RESOURCE_DOES_NOT_EXIST",
+        "NOT_FOUND",
+        "ENDPOINT_NOT_FOUND",
+        "INVALID_STATE",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+        "CUSTOMER_UNAUTHORIZED",
+        "FEATURE_DISABLED",
+    }
+)
+_TRANSIENT_HTTP: Final = frozenset({408, 425, 429, 502, 503, 504})
+# A server that answers 500 may be hitting a transient database lock, or choking on one
+# item: retry a few times, then split the request to find out.
+SERVER_ERROR_ATTEMPTS: Final = 3
+
+
+def is_http(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+class TransientHTTPError(Exception):
+    """The tracking server answered with a status worth retrying (429, 502, 503, 504)."""
+
+
+def _transient_exception_types() -> tuple[type[BaseException], ...]:
+    kinds: list[type[BaseException]] = [ConnectionError, TimeoutError, TransientHTTPError]
+    try:
+        import requests
+
+        kinds += [
+            requests.exceptions.ConnectionError,
+            requests.exceptions.Timeout,
+            requests.exceptions.RetryError,
+            requests.exceptions.ChunkedEncodingError,
+        ]
+    except ImportError:  # pragma: no cover - mlflow depends on requests
+        pass
+    try:
+        import sqlalchemy.exc
+
+        kinds.append(sqlalchemy.exc.OperationalError)  # "database is locked" and the like
+    except ImportError:  # pragma: no cover - skinny mlflow without a SQL store
+        pass
+    import sqlite3
+
+    kinds.append(sqlite3.OperationalError)
+    return tuple(kinds)
+
+
+_transient_types: tuple[type[BaseException], ...] | None = None
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 16:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def classify(exc: BaseException) -> Outcome:
+    """What a failed store call means for the data it carried."""
+    global _transient_types
+    if _transient_types is None:
+        _transient_types = _transient_exception_types()
+    chain = _chain(exc)
+    if any(isinstance(e, _transient_types) for e in chain):
+        return "transient"
+    code = getattr(exc, "error_code", None)
+    if code in _TRANSIENT_CODES:
+        return "transient"
+    if code in _RUN_CODES:
+        return "run"
+    message = str(exc)
+    if "must be in the 'active' state" in message:
+        return "run"  # the run was deleted; every item would be refused
+    if code == "INTERNAL_ERROR" or code is None:
+        from mlflow.exceptions import MlflowException
+
+        if isinstance(exc, MlflowException):
+            return "server"
+        return "item"  # e.g. a value the client cannot encode
+    return "item"
+
+
+@dataclasses.dataclass
+class Retry:
+    """How long and how hard to retry one request."""
+
+    timeout: float  # seconds one request is retried on transient failures
+    initial_delay: float
+    max_delay: float
+    abort: threading.Event  # set: give up now (flush timeout, memory spill, exit)
+    single_attempt: Callable[[], bool] = lambda: False  # true at interpreter exit
+
+    def give_up(self, deadline: float) -> bool:
+        return self.abort.is_set() or self.single_attempt() or time.monotonic() >= deadline
+
+    def sleep(self, attempt: int, deadline: float) -> None:
+        delay = min(self.max_delay, self.initial_delay * (2**attempt))
+        delay = delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
+        self.abort.wait(min(delay, max(0.0, deadline - time.monotonic())))
+
+
+def call(fn: Callable[[], Any], retry: Retry) -> tuple[Outcome, BaseException | None]:
+    """Run ``fn`` with retries; ``("ok", None)`` or the final outcome and error."""
+    deadline = time.monotonic() + retry.timeout
+    attempt = 0
+    server_errors = 0
+    while True:
+        try:
+            fn()
+            return "ok", None
+        except Exception as exc:
+            outcome = classify(exc)
+            if outcome == "server":
+                server_errors += 1
+                if server_errors >= SERVER_ERROR_ATTEMPTS:
+                    return "item", exc
+                if retry.abort.is_set() or retry.single_attempt():
+                    return "transient", exc
+            elif outcome != "transient":
+                return outcome, exc
+            if retry.give_up(deadline):
+                return "transient", exc
+            retry.sleep(attempt, deadline)
+            attempt += 1
+
+
+@dataclasses.dataclass
+class SendResult:
+    delivered: int = 0
+    rejected: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    undelivered: list[Chunk] = dataclasses.field(default_factory=list)
+    failure: Outcome | None = None  # why ``undelivered`` is not empty
+    error: BaseException | None = None
+
+
+def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) -> SendResult:
+    """Deliver ``chunk``, isolating items the store refuses; see :class:`SendResult`."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    result = SendResult()
+    todo = [chunk]
+    while todo:
+        part = todo.pop(0)
+
+        def log(part: Chunk = part) -> None:
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, ts, s) for k, v, ts, s in part.metrics],
+                params=[Param(k, v) for k, v in part.params],
+                tags=[RunTag(k, v) for k, v in part.tags],
+            )
+
+        outcome, error = call(log, retry)
+        if outcome == "ok":
+            result.delivered += len(part)
+        elif outcome == "item":
+            if len(part) == 1:
+                kind, item = next(part.entities())
+                result.rejected.append((kind, str(item[0]), _reason(error)))
+            else:
+                todo[0:0] = part.halves()
+        else:
+            result.undelivered = [part, *todo]
+            result.failure = outcome
+            result.error = error
+            break
+    return result
+
+
+def _reason(error: BaseException | None) -> str:
+    text = str(error) if error is not None else "refused"
+    message = getattr(error, "message", None)
+    if message is not None:
+        text = str(message)
+    text = " ".join(text.split())
+    return f"the store refused it ({text[:300]})"
+
+
+# -- clients -------------------------------------------------------------------------
+
+_clients: dict[tuple[str, float], MlflowClient] = {}
+_clients_lock = threading.Lock()
+
+
+def reset_after_fork() -> None:
+    global _clients_lock
+    _clients_lock = threading.Lock()
+    _clients.clear()
+
+
+def client_for(tracking_uri: str, request_timeout: float) -> MlflowClient:
+    """The shared client for ``tracking_uri`` (single-attempt HTTP with our timeout)."""
+    key = (tracking_uri, float(request_timeout))
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _make_client(tracking_uri, request_timeout)
+            _clients[key] = client
+        return client
+
+
+def _make_client(tracking_uri: str, request_timeout: float) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    if is_http(tracking_uri):
+        # A future MLflow may be laid out differently; its own retries then apply, which
+        # is slower to notice an outage but loses nothing.
+        with contextlib.suppress(Exception):
+            _bound_http(client, tracking_uri, request_timeout)
+    return client
+
+
+def _bound_http(client: MlflowClient, tracking_uri: str, request_timeout: float) -> None:
+    """Make ``client`` send each tracking request once, with ``request_timeout``."""
+    from functools import partial
+
+    from mlflow.store.tracking.rest_store import RestStore
+    from mlflow.tracking._tracking_service.client import TrackingServiceClient
+    from mlflow.utils import proto_json_utils, rest_utils
+    from mlflow.utils.credentials import get_default_host_creds
+
+    # MLflow's helpers are untyped; call them through Any.
+    http_request: Any = rest_utils.http_request
+    verify_rest_response: Any = rest_utils.verify_rest_response
+    parse_dict: Any = proto_json_utils.parse_dict
+
+    class SingleAttemptRestStore(RestStore):
+        def _call_endpoint(
+            self,
+            api: Any,
+            json_body: Any = None,
+            endpoint: Any = None,
+            retry_timeout_seconds: Any = None,
+            response_proto: Any = None,
+        ) -> Any:
+            infos = self._V3_METHOD_TO_INFO if api in self._V3_APIS else self._METHOD_TO_INFO
+            self._validate_workspace_support_if_specified()
+            default_endpoint, method = infos[api]
+            endpoint = endpoint or default_endpoint
+            response_proto = response_proto or api.Response()
+            body = json.loads(json_body) if json_body is not None else None
+            response = http_request(
+                self.get_host_creds(),
+                endpoint,
+                method,
+                max_retries=0,
+                backoff_factor=0,
+                backoff_jitter=0,
+                timeout=request_timeout,
+                raise_on_status=False,
+                **({"params": body} if method == "GET" else {"json": body}),
+            )
+            if response.status_code in _TRANSIENT_HTTP:
+                raise TransientHTTPError(
+                    f"{method} {endpoint}: HTTP {response.status_code} {response.text[:200]}"
+                )
+            response = verify_rest_response(response, endpoint)
+            if response.status_code == 204 or not response.text.strip():
+                return response_proto
+            parse_dict(js_dict=json.loads(response.text), message=response_proto)
+            return response_proto
+
+    store_class: Any = SingleAttemptRestStore
+    store = store_class(partial(get_default_host_creds, tracking_uri))
+
+    class SingleAttemptTrackingClient(TrackingServiceClient):
+        @property
+        def store(self) -> Any:
+            return store
+
+    if type(client._tracking_client) is not TrackingServiceClient:
+        raise TypeError("unexpected MLflow client layout")
+    tracking_class: Any = SingleAttemptTrackingClient
+    client._tracking_client = tracking_class(tracking_uri)

@@ -1,0 +1,215 @@
+"""Packaging an MLflow model on the batching layer's worker, never on the training thread.
+
+A plugin calls ``sink.log_model(flavor, loader, artifact_path, **save_kwargs)``; the sink
+runs :func:`package_model` on its background worker, which
+
+1. calls ``loader()`` to get the object to save (typically it loads a snapshot file the
+   plugin wrote on the training thread, so training can go on changing the live model);
+2. calls ``mlflow.<flavor>.save_model(model, <temp dir>, **save_kwargs)`` with explicit
+   ``pip_requirements``, so MLflow never runs its dependency inference (which loads the
+   model again in a subprocess and takes seconds) — the pins are computed once per
+   process and flavor from installed versions;
+3. uploads the directory as the run's artifacts under ``artifact_path``, right there on
+   the worker, so the model is in the store when the run's ``flush``/``end_run`` returns
+   (``end_run`` is usually called before this work runs, and a closed logger accepts no
+   new artifacts). If the store cannot take it, the directory is handed to the logger,
+   whose spool keeps it for ``autolog sync`` while the logger is still open.
+
+Two keyword arguments are understood here rather than passed to ``save_model``, because
+plugins must not import MLflow:
+
+* ``signature``: an :class:`mlflow.models.ModelSignature`, or plain data in MLflow's
+  schema format, ``{"inputs": [...], "outputs": [...]}`` (lists or JSON strings of
+  ``{"type": "tensor", "tensor-spec": {"dtype": ..., "shape": [...]}}`` entries).
+* ``requirements``: import or distribution names (e.g. ``("keras", "tensorflow")``) to pin
+  at their installed versions, on top of the flavor's own defaults.
+
+This module imports MLflow (only when called) and never a framework.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+__all__ = ["ArtifactLogger", "package_model", "pip_requirements", "warm_up"]
+
+
+class ArtifactLogger(Protocol):
+    """The part of the run's logger that :func:`package_model` uses."""
+
+    @property
+    def run_id(self) -> str | None: ...
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None: ...
+
+
+def package_model(
+    logger: ArtifactLogger,
+    *,
+    flavor: str,
+    loader: Callable[[], Any],
+    artifact_path: str = "model",
+    signature: Any = None,
+    requirements: Iterable[str] = (),
+    **save_kwargs: Any,
+) -> str:
+    """Save the model ``loader()`` returns as an MLflow model and log it; returns its dir.
+
+    Runs on the batching layer's worker. ``save_kwargs`` go to
+    ``mlflow.<flavor>.save_model``; an explicit ``pip_requirements``/``conda_env`` there
+    replaces the cached pins.
+    """
+    flavor_module = importlib.import_module(f"mlflow.{flavor}")
+    model = loader()
+    if "pip_requirements" not in save_kwargs and "conda_env" not in save_kwargs:
+        save_kwargs["pip_requirements"] = pip_requirements(flavor, tuple(requirements))
+    # save_model checks the pins against the environment with MLflow's map: have it ready.
+    _packages_distributions()
+    if signature is not None:
+        save_kwargs["signature"] = _signature(signature)
+    if "mlflow_model" not in save_kwargs:
+        from mlflow.models import Model
+
+        # Recorded in MLmodel, as mlflow.<flavor>.log_model would.
+        save_kwargs["mlflow_model"] = Model(run_id=logger.run_id, artifact_path=artifact_path)
+    root = tempfile.mkdtemp(prefix="autolog-model-")
+    path = os.path.join(root, os.path.basename(artifact_path.rstrip("/")) or "model")
+    flavor_module.save_model(model, path, **save_kwargs)
+    if _upload(logger, path, artifact_path):
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        logger.log_artifacts(path, artifact_path)
+    return path
+
+
+def _upload(logger: ArtifactLogger, path: str, artifact_path: str) -> bool:
+    run_id = logger.run_id
+    if run_id is None:  # the run is still being created, or was spooled
+        return False
+    from mlflow import MlflowClient
+
+    state = getattr(logger, "_state", None)
+    client = MlflowClient(getattr(state, "tracking_uri", None))
+    try:
+        client.log_artifacts(run_id, path, artifact_path)
+    except Exception:
+        return False
+    return True
+
+
+@functools.cache
+def pip_requirements(flavor: str, requirements: tuple[str, ...] = ()) -> list[str]:
+    """Pinned requirements for a model of ``flavor``: computed once per process.
+
+    The flavor's ``get_default_pip_requirements()`` (a metadata lookup, no inference)
+    plus each of ``requirements`` pinned at its installed version. A name that is an
+    import name (``tensorflow``) is resolved to the distribution that provides it
+    (``tensorflow-cpu``), unless the flavor's defaults already pin that package.
+    """
+    flavor_module = importlib.import_module(f"mlflow.{flavor}")
+    defaults = getattr(flavor_module, "get_default_pip_requirements", None)
+    pins: list[str] = list(defaults()) if defaults is not None else []
+    pinned = {_canonical(_requirement_name(pin)) for pin in pins}
+    for name in requirements:
+        if _canonical(name) in pinned:
+            continue
+        pin = _pin(name)
+        if pin is None:
+            continue
+        key = _canonical(_requirement_name(pin))
+        if key not in pinned:
+            pinned.add(key)
+            pins.append(pin)
+    return pins
+
+
+def _pin(name: str) -> str | None:
+    """``dist==version`` for an installed distribution or import name, else ``None``."""
+    from importlib import metadata
+
+    for dist in (name, *_distributions_of(name)):
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+        # A local label (2.1.0+cpu) cannot be installed from PyPI.
+        return f"{_canonical(dist)}=={version.split('+', 1)[0]}"
+    return None
+
+
+def _distributions_of(import_name: str) -> list[str]:
+    return list(_packages_distributions().get(import_name, []))
+
+
+_map_lock = threading.Lock()
+
+
+def _packages_distributions() -> Mapping[str, list[str]]:
+    # MLflow builds this same map (seconds: it walks every installed file) the first time
+    # any save_model checks requirements; build it once, in MLflow's own cache. The lock
+    # makes packaging wait for a warm-up already doing it instead of doing it twice.
+    from mlflow.utils import requirements_utils
+
+    with _map_lock:
+        requirements_utils._init_modules_to_packages_map()  # type: ignore[no-untyped-call]
+    return requirements_utils._MODULES_TO_PACKAGES or {}
+
+
+_warm_lock = threading.Lock()
+_warm_started: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def warm_up(flavor: str | None = None, requirements: Iterable[str] = ()) -> None:
+    """Start, in a daemon thread, the one-off work the first packaged model would do.
+
+    The first ``save_model`` of a process spends seconds in MLflow's requirement checks
+    (mapping every installed file to its distribution). Calling this when training starts
+    overlaps that with training, instead of adding it to the end of the first ``fit``.
+    Idempotent and cheap after the first call; errors are left for the real packaging to
+    report.
+    """
+    key = (flavor or "", tuple(requirements))
+    with _warm_lock:
+        if key in _warm_started:
+            return
+        _warm_started.add(key)
+
+    def work() -> None:
+        try:
+            _packages_distributions()
+            if flavor is not None:
+                pip_requirements(flavor, key[1])
+        except Exception:  # the real packaging reports it
+            return
+
+    threading.Thread(target=work, name="autolog-model-warm-up", daemon=True).start()
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s\[<>=!~;]", requirement.strip(), maxsplit=1)[0]
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _signature(signature: Any) -> Any:
+    if not isinstance(signature, Mapping):
+        return signature
+    from mlflow.models import ModelSignature
+
+    as_json = {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in signature.items()
+        if value is not None
+    }
+    return ModelSignature.from_dict(as_json)

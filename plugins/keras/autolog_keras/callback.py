@@ -1,0 +1,372 @@
+"""The Keras callbacks autolog adds to ``fit`` and ``evaluate``.
+
+The classes subclass the ``Callback`` of the Keras the model belongs to, so they are built
+when first needed (:func:`fit_callback_class`) and cached per Keras package; importing this
+module imports no framework.
+
+Cost on the training thread is what matters here:
+
+* Batch hooks exist only on the per-step class. Keras 2 calls batch hooks only when some
+  callback defines them, so per-epoch logging adds no per-batch work at all.
+* Per-step logging keeps no counter that needs a device read: the global step is the
+  optimizer's step count read once at ``on_train_begin`` plus the batch index Keras passes.
+  Values are converted to floats only on steps that are logged (Keras 2 hands tensors to a
+  callback that declares ``_supports_tf_logs``; Keras 3 has already made them floats).
+* Each hook hands one dict to the sink, which only enqueues.
+
+Errors inside these hooks never reach the user's ``fit``: they are reported as autolog
+warnings (raised under ``AUTOLOG_TESTING=1``) and training goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from autolog.safety import report_failure
+from autolog_keras import params as model_params
+from autolog_keras import snapshots
+from autolog_keras.compat import KerasFlavor
+from autolog_keras.datasets import FirstItem, describe_batch
+
+__all__ = [
+    "CheckpointPolicy",
+    "FitSettings",
+    "eval_callback_class",
+    "fit_callback_class",
+    "is_autolog_callback",
+]
+
+PLUGIN = "keras"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Substrings of metric names for which bigger is better (Keras's own "auto" heuristic,
+# extended to the usual suspects).
+_MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "fmeasure", "iou", "top_k")
+
+
+def _guarded(method: _F) -> _F:
+    site = f"callback {method.__name__}"
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            report_failure(PLUGIN, site, exc)
+            return None
+
+    return guarded  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """When to snapshot the model during training."""
+
+    every: str  # "epoch" or "best"
+    monitor: str
+    mode: str  # "min" or "max"
+
+    @classmethod
+    def resolve(
+        cls, every: str | None, monitor: str | None, mode: str, has_validation: bool
+    ) -> CheckpointPolicy | None:
+        if every is None:
+            return None
+        monitor = monitor or ("val_loss" if has_validation else "loss")
+        if mode == "auto":
+            mode = "max" if any(s in monitor.lower() for s in _MAXIMIZED) else "min"
+        return cls(every=every, monitor=monitor, mode=mode)
+
+    def improved(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value > best if self.mode == "max" else value < best
+
+
+@dataclass
+class FitSettings:
+    """Everything the fit callback needs, decided in the ``before`` hook."""
+
+    sink: Any
+    flavor: KerasFlavor
+    every_n_steps: int | None = None
+    checkpoint: CheckpointPolicy | None = None
+    early_stopping: Sequence[Any] = field(default_factory=tuple)
+    log_summary: bool = True
+    first_item: FirstItem | None = None
+    """Watches a generator ``x``: batch size and input description come from it."""
+    log_datasets: bool = True
+
+
+def _floats(logs: Mapping[str, Any] | None) -> dict[str, float]:
+    if not logs:
+        return {}
+    try:
+        return {key: float(value) for key, value in logs.items()}
+    except (TypeError, ValueError):
+        out = {}
+        for key, value in logs.items():
+            try:
+                out[key] = float(value)
+            except (TypeError, ValueError):
+                continue  # a non-scalar entry some callback put into the logs
+        return out
+
+
+def _to_float(value: Any) -> float:
+    """A Python float from a variable, tensor or array (any backend, any strategy)."""
+    to_numpy = getattr(value, "numpy", None)
+    if callable(to_numpy):
+        # Distributed (mirrored) variables read their local copy this way; np.asarray on
+        # them fails.
+        value = to_numpy()
+    import numpy as np
+
+    return float(np.asarray(value))
+
+
+def _current_learning_rate(optimizer: Any) -> float | None:
+    """The rate the next optimizer step will use (schedules evaluated at the step count)."""
+    if optimizer is None:
+        return None
+    schedule: Any = getattr(optimizer, "_learning_rate", None)
+    if _is_schedule(schedule):
+        # Keras 2 exposes a variable refreshed only inside apply_gradients, one step stale.
+        return _to_float(schedule(optimizer.iterations))
+    lr = getattr(optimizer, "learning_rate", None)
+    if lr is None:
+        lr = getattr(optimizer, "lr", None)
+    if lr is None:
+        return None
+    if _is_schedule(lr):
+        lr = lr(optimizer.iterations)
+    return _to_float(lr)
+
+
+def _is_schedule(value: Any) -> bool:
+    return (
+        callable(value)
+        and hasattr(value, "get_config")
+        and not hasattr(value, "shape")
+        and not hasattr(value, "numpy")
+    )
+
+
+def _steps_per_execution(model: Any) -> int:
+    value = getattr(model, "steps_per_execution", None)
+    if value is None:
+        value = getattr(model, "_steps_per_execution", None)
+    if value is None:
+        return 1
+    try:
+        return max(1, int(_to_float(value)))
+    except (TypeError, ValueError):
+        return 1
+
+
+class _FitHooks:
+    """Per-epoch logging, model description, checkpoints and EarlyStopping results."""
+
+    _autolog_keras = True
+    model: Any  # set by Keras (an attribute or a property of its Callback base)
+
+    def __init__(self, settings: FitSettings) -> None:
+        super().__init__()
+        self._settings = settings
+        self._sink = settings.sink
+        self._model_described = False
+        self._epoch_started = 0.0
+        self._epoch_lr: float | None = None
+        self._best_value: float | None = None
+        self._best_path: str | None = None
+        self._best_epoch: int | None = None
+        self._handed_over = False
+        self._input_described = settings.first_item is None
+
+    # Keras hooks -----------------------------------------------------------------------
+
+    @_guarded
+    def on_train_begin(self, logs: Any = None) -> None:
+        self._train_begin()
+        if getattr(self.model, "built", False):
+            self._describe_model()
+        self._describe_input()
+
+    @_guarded
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._epoch_started = time.perf_counter()
+        self._epoch_lr = _current_learning_rate(getattr(self.model, "optimizer", None))
+
+    @_guarded
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        duration = time.perf_counter() - self._epoch_started
+        metrics = _floats(logs)
+        if self._epoch_lr is not None and "learning_rate" not in metrics:
+            metrics["learning_rate"] = self._epoch_lr
+        metrics["epoch_duration"] = duration
+        self._sink.log_metrics(metrics, step=int(epoch))
+        self._epoch_done(epoch)
+        if not self._model_described:
+            self._describe_model()  # Keras 2 builds subclassed models on the first batch
+        if not self._input_described:
+            self._describe_input()
+        policy = self._settings.checkpoint
+        if policy is not None:
+            self._checkpoint(policy, int(epoch), metrics)
+
+    @_guarded
+    def on_train_end(self, logs: Any = None) -> None:
+        self._log_early_stopping()
+        self.hand_over_best_checkpoint()
+
+    # Parts -----------------------------------------------------------------------------
+
+    def _train_begin(self) -> None:
+        """Hook for the per-step subclass."""
+
+    def _epoch_done(self, epoch: int) -> None:
+        """Hook for the per-step subclass."""
+
+    def _describe_model(self) -> None:
+        self._model_described = True
+        model = self.model
+        self._sink.log_params(model_params.structure_params(model))
+        if not self._settings.log_summary:
+            return
+        text = model_params.summary_text(model)
+        self._sink.set_tag("model_summary", model_params.summary_tag(text))
+        self._sink.log_text(text, "model_summary.txt")
+
+    def _describe_input(self) -> None:
+        """Batch size and shape of a generator ``x``, from the first item Keras pulled."""
+        watch = self._settings.first_item
+        if watch is None or not watch.seen:
+            return
+        self._input_described = True
+        params: dict[str, Any] = {}
+        if watch.batch_size is not None:
+            params["batch_size"] = watch.batch_size
+        if self._settings.log_datasets:
+            params.update(describe_batch(watch.item).as_params("dataset_train"))
+        if params:
+            self._sink.log_params(params)
+
+    def _checkpoint(self, policy: CheckpointPolicy, epoch: int, metrics: dict[str, float]) -> None:
+        if policy.every == "epoch":
+            path = snapshots.save(self.model, f"epoch-{epoch:04d}.keras")
+            self._sink.log_artifact(snapshots.hand_over(path), "checkpoints")
+            return
+        value = metrics.get(policy.monitor)
+        if value is None or not policy.improved(value, self._best_value):
+            return
+        path = snapshots.save(self.model, "best.keras")
+        snapshots.discard(self._best_path)
+        self._best_value, self._best_path, self._best_epoch = value, path, epoch
+
+    def hand_over_best_checkpoint(self) -> None:
+        """Upload the best checkpoint (at train end, or when ``fit`` raised)."""
+        if self._best_path is None or self._handed_over:
+            return
+        self._handed_over = True
+        self._sink.log_artifact(snapshots.hand_over(self._best_path), "checkpoints")
+        self._sink.log_metric("checkpoint_best_epoch", self._best_epoch)
+
+    def _log_early_stopping(self) -> None:
+        restores_at_end = self._settings.flavor.major >= 3
+        for callback in self._settings.early_stopping:
+            stopped = int(getattr(callback, "stopped_epoch", 0) or 0)
+            metrics: dict[str, float] = {}
+            if stopped > 0:
+                metrics["stopped_epoch"] = stopped
+            restored = (
+                getattr(callback, "restore_best_weights", False)
+                and getattr(callback, "best_weights", None) is not None
+                and (restores_at_end or stopped > 0)
+            )
+            best_epoch = getattr(callback, "best_epoch", None)
+            if restored and best_epoch is not None:
+                metrics["restored_epoch"] = int(best_epoch)
+            if metrics:
+                self._sink.log_metrics(metrics)
+
+
+class _StepHooks(_FitHooks):
+    """Adds batch metrics every ``every_n_steps`` optimizer steps, at the global step."""
+
+    # Keras 2: hand us the raw tensors; we convert only on the steps we log.
+    _supports_tf_logs = True
+    # Keras 3 (JAX/torch): our batch hook only enqueues, so it may run off the loop thread.
+    async_safe = True
+
+    def __init__(self, settings: FitSettings) -> None:
+        super().__init__(settings)
+        self._every = int(settings.every_n_steps or 1)
+        self._spe = 1
+        self._epoch_base = 0  # global step before the current epoch's first batch
+        self._last_batch = -1
+
+    def _train_begin(self) -> None:
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        self._epoch_base = 0 if iterations is None else int(_to_float(iterations))
+        self._spe = _steps_per_execution(self.model)
+
+    def _epoch_done(self, epoch: int) -> None:
+        self._epoch_base += self._last_batch + 1
+        self._last_batch = -1
+
+    @_guarded
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        if batch > self._last_batch:
+            self._last_batch = batch
+        step = self._epoch_base + batch + 1
+        # With steps_per_execution=k Keras reports every k-th step: log when a multiple
+        # of N fell inside the last k steps.
+        if step % self._every < self._spe and logs:
+            metrics = _floats(logs)
+            self._sink.log_metrics({f"batch_{k}": v for k, v in metrics.items()}, step=step)
+
+
+class _EvalHooks:
+    """Keeps the final logs of an ``evaluate`` call, keyed by metric name."""
+
+    _autolog_keras = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.results: dict[str, float] | None = None
+
+    @_guarded
+    def on_test_end(self, logs: Any = None) -> None:
+        self.results = _floats(logs)
+
+
+@functools.cache
+def fit_callback_class(package: str, per_step: bool) -> type:
+    """The fit callback class for one Keras package (``keras`` or ``tf_keras``)."""
+    base = _callback_base(package)
+    mixin = _StepHooks if per_step else _FitHooks
+    name = "AutologStepCallback" if per_step else "AutologCallback"
+    return type(name, (mixin, base), {"__module__": __name__, "__qualname__": name})
+
+
+@functools.cache
+def eval_callback_class(package: str) -> type:
+    """The evaluate callback class for one Keras package."""
+    base = _callback_base(package)
+    name = "AutologEvalCallback"
+    return type(name, (_EvalHooks, base), {"__module__": __name__, "__qualname__": name})
+
+
+def _callback_base(package: str) -> type:
+    import importlib
+
+    return importlib.import_module(f"{package}.callbacks").Callback  # type: ignore[no-any-return]
+
+
+def is_autolog_callback(callback: Any) -> bool:
+    return bool(getattr(type(callback), "_autolog_keras", False))

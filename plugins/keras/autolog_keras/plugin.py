@@ -1,0 +1,343 @@
+"""The Keras plugin: what it patches, its options, and the hooks around ``fit``/``evaluate``.
+
+Targets cover the three Keras lines; each is optional because only one of them exists in a
+given environment:
+
+* Keras 3: ``keras.src.models.model:Model.fit`` (lands on the backend trainer class that
+  defines ``fit``, e.g. ``TensorFlowTrainer``).
+* Keras 2 / ``tf.keras`` 2.13+: ``keras.src.engine.training:Model.fit``.
+* ``tf_keras``: ``tf_keras.src.engine.training:Model.fit``.
+
+The ``fit`` hooks log params, add the logging callback (to a new list: the caller's list or
+tuple is never touched) and, after training, hand the model over as a ``.keras`` file and an
+MLflow model. ``evaluate`` logs ``eval_<name>`` into the run of the last ``fit`` of the same
+model; the ``evaluate`` Keras runs inside ``fit`` for validation is a nested call the core
+skips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, cast
+
+from autolog.models import warm_up
+from autolog.plugin import Call, Patch, Plugin, PluginOptions, RunSink
+from autolog_keras import datasets, distributed, snapshots
+from autolog_keras import params as model_params
+from autolog_keras.callback import (
+    CheckpointPolicy,
+    FitSettings,
+    eval_callback_class,
+    fit_callback_class,
+    is_autolog_callback,
+)
+from autolog_keras.compat import KerasFlavor, custom_objects, flavor_of
+
+__all__ = ["KerasOptions", "KerasPlugin"]
+
+# fit arguments logged as params by the core, exactly as passed (or their defaults).
+# batch_size is logged by the plugin instead: it is inferred when not given.
+_FIT_CAPTURE = (
+    "epochs",
+    "steps_per_epoch",
+    "validation_split",
+    "validation_freq",
+    "validation_steps",
+    "validation_batch_size",
+    "shuffle",
+    "initial_epoch",
+    "class_weight",
+)
+
+_CHECKPOINT_EVERY = (None, "best", "epoch")
+_CHECKPOINT_MODES = ("auto", "min", "max")
+
+
+@dataclasses.dataclass
+class KerasOptions(PluginOptions):
+    """Options of the Keras plugin (``autolog.autolog(keras={...})``).
+
+    Attributes:
+        log_every_n_steps: also log batch metrics (``batch_<name>``) every N optimizer steps
+            at the global step; ``None``: per epoch only. Inherits ``autolog()``'s value.
+        log_models: package the trained model as an MLflow model under ``model``
+            (loadable with ``mlflow.keras.load_model`` / ``mlflow.pyfunc.load_model``).
+            Inherits ``autolog()``'s value.
+        log_keras_file: log the trained model as the artifact ``model.keras``.
+        checkpoint: ``"epoch"`` logs ``checkpoints/epoch-NNNN.keras`` after every epoch;
+            ``"best"`` logs ``checkpoints/best.keras``, the model at its best
+            ``checkpoint_monitor`` value; ``None`` (default) logs no checkpoints.
+        checkpoint_monitor: the epoch metric that decides "best"; default ``val_loss`` when
+            ``fit`` validates, else ``loss``.
+        checkpoint_mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
+        log_datasets: log shape, dtype and sample count of the training/validation inputs.
+        log_model_summary: log ``model.summary()`` as the tag ``model_summary`` and the
+            artifact ``model_summary.txt``.
+    """
+
+    log_keras_file: bool = True
+    checkpoint: Literal["best", "epoch"] | None = None
+    checkpoint_monitor: str | None = None
+    checkpoint_mode: Literal["auto", "min", "max"] = "auto"
+    log_datasets: bool = True
+    log_model_summary: bool = True
+
+    def __post_init__(self) -> None:
+        if self.checkpoint not in _CHECKPOINT_EVERY:
+            raise ValueError(
+                f"checkpoint must be one of {_CHECKPOINT_EVERY}, got {self.checkpoint!r}"
+            )
+        if self.checkpoint_mode not in _CHECKPOINT_MODES:
+            raise ValueError(
+                f"checkpoint_mode must be one of {_CHECKPOINT_MODES}, got {self.checkpoint_mode!r}"
+            )
+
+
+# fit -----------------------------------------------------------------------------------
+
+
+def before_fit(call: Call) -> None:
+    model = call.instance
+    options = cast(KerasOptions, call.options)
+    sink = _sink(call)
+    flavor = flavor_of(model)
+    snapshots.collect()
+    if options.log_models:
+        warm_up(flavor.mlflow_flavor, flavor.requirements)
+
+    given = call.get("callbacks")
+    callbacks = _callbacks_list(given)
+    stoppers = [cb for cb in callbacks if _is_early_stopping(cb, flavor)]
+    batch = datasets.infer_batch_size(call.get("x"), call.get("batch_size"))
+
+    params: dict[str, Any] = {}
+    if batch.value is not None:
+        params["batch_size"] = batch.value
+    params.update(model_params.optimizer_params(getattr(model, "optimizer", None)))
+    params.update(model_params.compile_params(model))
+    params.update(distributed.cluster_params(model))
+    for stopper in stoppers[:1]:
+        params.update(model_params.early_stopping_params(stopper))
+    if options.log_datasets:
+        params.update(_dataset_params(call, batch))
+    sink.log_params(params)
+
+    if _is_callback_list(given) or any(is_autolog_callback(cb) for cb in callbacks):
+        return  # Keras uses a CallbackList as it is: there is no list to add ours to
+    settings = FitSettings(
+        sink=sink,
+        flavor=flavor,
+        every_n_steps=options.log_every_n_steps,
+        checkpoint=CheckpointPolicy.resolve(
+            options.checkpoint,
+            options.checkpoint_monitor,
+            options.checkpoint_mode,
+            has_validation=_validates(call),
+        ),
+        early_stopping=tuple(stoppers),
+        log_summary=options.log_model_summary,
+        first_item=batch.watch,
+        log_datasets=options.log_datasets,
+    )
+    per_step = options.log_every_n_steps is not None
+    callback = fit_callback_class(flavor.package, per_step)(settings)
+    call.state["callback"] = callback
+    # Last, so that nothing can fail after the arguments were replaced.
+    if batch.watch is not None:
+        call.replace("x", batch.watch.generator)
+    call.replace("callbacks", [*callbacks, callback])
+
+
+def after_fit(call: Call, history: Any) -> None:
+    options = cast(KerasOptions, call.options)
+    model = call.instance
+    if not (options.log_keras_file or options.log_models):
+        return
+    flavor = flavor_of(model)
+    path = snapshots.hand_over(snapshots.save(model, "model.keras"))
+    if options.log_keras_file:
+        _sink(call).log_artifact(path, None)
+    if options.log_models:
+        _sink(call).log_model(
+            flavor.mlflow_flavor,
+            loader=_Loader(flavor, path, custom_objects(model)),
+            artifact_path="model",
+            signature=_signature(model),
+            requirements=flavor.requirements,
+        )
+
+
+def on_fit_error(call: Call, exc: BaseException) -> None:
+    # Keep what training produced so far: the best checkpoint is otherwise uploaded only
+    # when training ends normally.
+    callback = call.state.get("callback")
+    if callback is not None:
+        callback.hand_over_best_checkpoint()
+
+
+def _sink(call: Call) -> RunSink:
+    # The core runs hooks only in a process that writes, always with a sink.
+    if call.sink is None:
+        raise RuntimeError("autolog called a Keras hook without a run sink")
+    return call.sink
+
+
+class _Loader:
+    """Loads a snapshot back, on the batching layer's worker (picklable, no closures)."""
+
+    def __init__(self, flavor: KerasFlavor, path: str, objects: dict[str, Any]) -> None:
+        self.flavor = flavor
+        self.path = path
+        self.objects = objects
+
+    def __call__(self) -> Any:
+        return self.flavor.load_model(self.path, self.objects)
+
+
+def _callbacks_list(value: Any) -> list[Any]:
+    """The caller's callbacks as a new list (a ``CallbackList``'s own callbacks)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if _is_callback_list(value):
+        return list(getattr(value, "callbacks", []))
+    return [value]
+
+
+def _is_callback_list(value: Any) -> bool:
+    return type(value).__name__ == "CallbackList"
+
+
+def _is_early_stopping(callback: Any, flavor: KerasFlavor) -> bool:
+    early_stopping = getattr(flavor.callbacks, "EarlyStopping", None)
+    return early_stopping is not None and isinstance(callback, early_stopping)
+
+
+def _validates(call: Call) -> bool:
+    return call.get("validation_data") is not None or bool(call.get("validation_split") or 0)
+
+
+def _dataset_params(call: Call, batch: datasets.BatchSize) -> dict[str, Any]:
+    # A generator is described by the fit callback, once Keras pulled its first item.
+    train = datasets.DataInfo() if batch.watch is not None else datasets.describe(call.get("x"))
+    validation = datasets.DataInfo()
+    split = float(call.get("validation_split") or 0)
+    if split and call.get("validation_data") is None:
+        train, validation = datasets.split(train, split)
+    else:
+        data = call.get("validation_data")
+        if isinstance(data, (tuple, list)) and data and not _is_array_like(data):
+            data = data[0]
+        validation = datasets.describe(data)
+    return {**train.as_params("dataset_train"), **validation.as_params("dataset_validation")}
+
+
+def _is_array_like(value: Any) -> bool:
+    return hasattr(value, "shape")
+
+
+def _signature(model: Any) -> dict[str, Any] | None:
+    """An MLflow tensor signature of a functional/Sequential model, as plain data."""
+    inputs = _keras_tensors(model, "inputs")
+    outputs = _keras_tensors(model, "outputs")
+    if not inputs or not outputs:
+        return None
+    return {"inputs": _tensor_specs(inputs), "outputs": _tensor_specs(outputs)}
+
+
+def _keras_tensors(model: Any, attr: str) -> list[Any] | None:
+    try:
+        value = getattr(model, attr, None)
+    except (AttributeError, ValueError):  # subclassed models have no symbolic inputs
+        return None
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    return list(value)
+
+
+def _tensor_specs(tensors: list[Any]) -> list[dict[str, Any]]:
+    specs = []
+    named = len(tensors) > 1
+    for tensor in tensors:
+        dims = [-1 if d is None else int(d) for d in tuple(tensor.shape)]
+        dtype = tensor.dtype
+        spec: dict[str, Any] = {
+            "type": "tensor",
+            "tensor-spec": {"dtype": str(getattr(dtype, "name", dtype)), "shape": dims},
+        }
+        name = getattr(tensor, "name", None)
+        if named and name:
+            spec["name"] = str(name).split(":")[0]
+        specs.append(spec)
+    return specs
+
+
+# evaluate ------------------------------------------------------------------------------
+
+
+def before_evaluate(call: Call) -> None:
+    given = call.get("callbacks")
+    if _is_callback_list(given):
+        return
+    callbacks = _callbacks_list(given)
+    callback = eval_callback_class(flavor_of(call.instance).package)()
+    call.state["eval_callback"] = callback
+    call.replace("callbacks", [*callbacks, callback])
+
+
+def after_evaluate(call: Call, result: Any) -> None:
+    results: dict[str, float] | None = None
+    if isinstance(result, dict):
+        results = {k: float(v) for k, v in result.items()}
+    else:
+        callback = call.state.get("eval_callback")
+        results = None if callback is None else callback.results
+    if results:
+        _sink(call).log_metrics({f"eval_{k}": v for k, v in results.items()})
+
+
+# The plugin ------------------------------------------------------------------------------
+
+
+def _patches(module: str) -> list[Patch]:
+    return [
+        Patch(
+            target=f"{module}:Model.fit",
+            capture=_FIT_CAPTURE,
+            before=before_fit,
+            after=after_fit,
+            on_error=on_fit_error,
+            owns_run=True,
+            optional=True,
+        ),
+        Patch(
+            target=f"{module}:Model.evaluate",
+            before=before_evaluate,
+            after=after_evaluate,
+            owns_run=True,
+            reuse_instance_run=True,
+            optional=True,
+        ),
+    ]
+
+
+class KerasPlugin(Plugin):
+    """Autologging for Keras 3, ``tf.keras`` 2.x and ``tf_keras``."""
+
+    name = "keras"
+    requires = (("keras>=2.15", "tf-keras>=2.15"),)
+    framework = "keras"
+    options_type = KerasOptions
+    patches = (
+        *_patches("keras.src.models.model"),
+        *_patches("keras.src.engine.training"),
+        *_patches("tf_keras.src.engine.training"),
+    )
+
+    def is_chief(self) -> bool:
+        return distributed.is_chief()

@@ -1,0 +1,89 @@
+"""Model snapshots: the only work that must happen on the training thread.
+
+A snapshot is ``model.save`` into a fresh temporary directory, so each file handed to the
+batching layer is one that nothing writes to again. Uploading it, and packaging an MLflow
+model from it, happen on the batching layer's worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+from typing import Any
+
+from autolog_keras import distributed
+from autolog_keras.compat import flavor_of
+
+__all__ = ["collect", "discard", "hand_over", "save"]
+
+_PREFIX = "autolog-keras-"
+
+# Snapshots handed to the batching layer, by the thread that handed them over. They are
+# deleted once that thread starts its next fit: the core flushes a run (every artifact
+# uploaded or copied to the spool) before the call that logged into it returns.
+_handed_over: dict[int, list[str]] = {}
+_lock = threading.Lock()
+_atexit_registered = False
+
+
+def save(model: Any, filename: str = "model.keras") -> str:
+    """Save ``model`` as ``<fresh temp dir>/<filename>`` and return the file's path."""
+    if not filename.endswith(".keras"):
+        raise ValueError(f"snapshot file names end in .keras, got {filename!r}")
+    if distributed.needs_local_snapshot(model):
+        model = _local_copy(model)
+    directory = tempfile.mkdtemp(prefix=_PREFIX)
+    path = os.path.join(directory, filename)
+    try:
+        model.save(path)
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    return path
+
+
+def discard(path: str | None) -> None:
+    """Delete a snapshot that was never handed over (a superseded best checkpoint)."""
+    if not path:
+        return
+    directory = os.path.dirname(path)
+    if os.path.basename(directory).startswith(_PREFIX):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def hand_over(path: str) -> str:
+    """Mark ``path`` as given to the batching layer: deleted later by :func:`collect`."""
+    global _atexit_registered
+    with _lock:
+        _handed_over.setdefault(threading.get_ident(), []).append(path)
+        if not _atexit_registered:
+            atexit.register(_collect_all)
+            _atexit_registered = True
+    return path
+
+
+def collect() -> None:
+    """Delete the snapshots this thread handed over in calls that have since returned."""
+    with _lock:
+        paths = _handed_over.pop(threading.get_ident(), [])
+    for path in paths:
+        discard(path)
+
+
+def _collect_all() -> None:
+    with _lock:
+        paths = [p for group in _handed_over.values() for p in group]
+        _handed_over.clear()
+    for path in paths:
+        discard(path)
+
+
+def _local_copy(model: Any) -> Any:
+    """An undistributed clone of ``model`` holding this worker's weights (no optimizer)."""
+    models = flavor_of(model).module.models
+    clone = models.clone_model(model)
+    clone.set_weights(distributed.local_weights(model))
+    return clone

@@ -1,0 +1,142 @@
+"""Process lifecycle: exiting or being terminated with data pending, and forking."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from autolog.batching.sync import sync_spool
+from tests.core.batching.helpers import history, spool_files
+from tests.support.mlflow_server import free_port
+
+SCRIPT = """
+import os, signal, sys, time
+from autolog.batching import BatchLogger
+
+logger = BatchLogger.start_run(run_name="exiting", retry_timeout=0.5, exit_timeout=5)
+for i in range(1000):
+    logger.log_metric("m", float(i), step=i)
+logger.log_param("p", "v")
+print("RUN", logger.wait_for_run(timeout=20), flush=True)
+if sys.argv[1] == "sigterm":
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)
+    print("SIGTERM was swallowed", flush=True)
+"""
+
+
+def _run(tmp_path: Path, uri: str, mode: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(SCRIPT))
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    return subprocess.run(
+        [sys.executable, str(script), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _summary_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "deliver them with: autolog sync" in line]
+
+
+def test_exit_with_store_down_spools_and_says_so_once(tmp_path: Path, empty_store: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = _run(tmp_path, dead, "exit")
+    assert result.returncode == 0, result.stderr
+    [line] = _summary_lines(result.stderr)
+    spool = tmp_path / "spool"
+    assert line.startswith("autolog: 1001 logged value(s)")
+    assert line.endswith(f"autolog sync {spool}")
+    assert len(spool_files(spool)) == 1
+
+    # Deliver to another store; the run, never created, is created there.
+    store = tmp_path / "store.db"
+    store.write_bytes(empty_store.read_bytes())
+    uri = f"sqlite:///{store}"
+    report = sync_spool(spool, progress=False, tracking_uri=uri)
+    assert report.ok and len(report.runs_created) == 1
+    client = MlflowClient(uri)
+    run = client.get_run(report.runs_created[0])
+    assert run.info.run_name == "exiting" and run.data.params == {"p": "v"}
+    assert history(client, run.info.run_id, "m") == [(i, float(i)) for i in range(1000)]
+
+
+def test_exit_delivers_pending_data(tmp_path: Path, empty_store: Path) -> None:
+    store = tmp_path / "store.db"
+    store.write_bytes(empty_store.read_bytes())
+    uri = f"sqlite:///{store}"
+    result = _run(tmp_path, uri, "exit")
+    assert result.returncode == 0, result.stderr
+    assert _summary_lines(result.stderr) == []
+    run_id = result.stdout.split("RUN ")[1].split()[0]
+    client = MlflowClient(uri)
+    assert len(history(client, run_id, "m")) == 1000
+    assert client.get_run(run_id).data.params == {"p": "v"}
+
+
+def test_sigterm_flushes_and_still_terminates(tmp_path: Path, empty_store: Path) -> None:
+    store = tmp_path / "store.db"
+    store.write_bytes(empty_store.read_bytes())
+    uri = f"sqlite:///{store}"
+    result = _run(tmp_path, uri, "sigterm")
+    assert result.returncode == -signal.SIGTERM, (result.returncode, result.stderr)
+    assert "swallowed" not in result.stdout
+    run_id = result.stdout.split("RUN ")[1].split()[0]
+    client = MlflowClient(uri)
+    assert len(history(client, run_id, "m")) == 1000
+
+
+FORK_SCRIPT = """
+import os
+from autolog.batching import BatchLogger
+
+logger = BatchLogger.start_run(run_name="fork")
+logger.log_metric("before", 1.0)
+logger.flush()
+pid = os.fork()
+if pid == 0:  # the child's threads start afresh and log into the same run
+    logger.log_metric("child", 2.0)
+    logger.flush()
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+logger.log_metric("parent", 3.0)
+logger.close()
+print("RUN", logger.run_id, status)
+"""
+
+
+def test_fork_child_gets_its_own_flusher(tmp_path: Path, empty_store: Path) -> None:
+    store = tmp_path / "store.db"
+    store.write_bytes(empty_store.read_bytes())
+    uri = f"sqlite:///{store}"
+    script = tmp_path / "fork.py"
+    script.write_text(FORK_SCRIPT)
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    result = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    run_id, status = result.stdout.split("RUN ")[1].split()
+    assert status == "0"
+    metrics = MlflowClient(uri).get_run(run_id).data.metrics
+    assert metrics == {"before": 1.0, "child": 2.0, "parent": 3.0}

@@ -1,0 +1,119 @@
+"""BatchLogger against a real ``mlflow server`` subprocess: parallel requests and outages."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from autolog.batching import BatchLogger
+from autolog.batching.sync import sync_spool
+from tests.core.batching.helpers import history, spool_files
+from tests.support.mlflow_server import MlflowServer
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def server(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> MlflowServer:
+    import mlflow
+
+    if not mlflow_server.running:
+        mlflow_server.restart()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(mlflow_server.url)
+    yield mlflow_server
+    mlflow.set_tracking_uri(previous)
+
+
+def test_http_round_trip_with_requests_in_flight(
+    server: MlflowServer, spool_dir: Path, tmp_path: Path
+) -> None:
+    artifact = tmp_path / "summary.txt"
+    artifact.write_text("done")
+    with BatchLogger.start_run(run_name="http", max_in_flight=4) as logger:
+        logger.log_params({f"p{i}": i for i in range(120)})
+        for step in range(60):
+            logger.log_metrics({f"k{k}": step + k / 100 for k in range(100)}, step=step)
+            if step % 20 == 0:
+                logger.set_tag("last_step", step)
+        logger.log_artifact(str(artifact), artifact_path="out")
+        logger.end_run()
+    client = MlflowClient(server.url)
+    run_id = logger.run_id
+    assert run_id is not None
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert len(run.data.params) == 120
+    assert run.data.tags["last_step"] == "40"
+    assert history(client, run_id, "k7") == [(s, s + 0.07) for s in range(60)]
+    assert [a.path for a in client.list_artifacts(run_id, "out")] == ["out/summary.txt"]
+    assert spool_files(spool_dir) == []
+
+
+def test_outages_mid_stream_and_from_the_start(server: MlflowServer, spool_dir: Path) -> None:
+    """One outage (restarting a server takes long) seen by two runs.
+
+    ``streaming`` is logging when the server is killed; ``offline`` starts while it is
+    down, so its run cannot even be created. After the restart, ``streaming`` delivers
+    its spool itself (on close), ``offline`` is delivered by ``autolog sync``; every value
+    lands exactly once, and a second sync finds nothing to do.
+    """
+    streaming = BatchLogger.start_run(
+        run_name="outage", retry_timeout=1.0, retry_max_delay=0.2, flush_interval=0.1
+    )
+    run_id = streaming.wait_for_run(timeout=60)
+    assert run_id is not None
+    keys = [f"k{k}" for k in range(20)]
+    killed = threading.Event()
+
+    def kill_soon() -> None:
+        time.sleep(0.5)
+        server.kill()
+        killed.set()
+
+    threading.Thread(target=kill_soon).start()
+    step = 0
+    with pytest.warns(match="spool"):
+        while not killed.is_set() or step < 300:
+            streaming.log_metrics({k: float(step) for k in keys}, step=step)
+            streaming.set_tag("step", step)
+            step += 1
+            time.sleep(0.002)
+        streaming.flush(timeout=10)  # durable: in the store or the spool
+    assert spool_files(spool_dir)
+
+    with pytest.warns(match="could not be created"):
+        offline = BatchLogger.start_run(run_name="never-up", retry_timeout=0.5)
+        for i in range(1500):
+            offline.log_metric("loss", 1.0 / (i + 1), step=i)
+        offline.log_params({"lr": 0.1, "batch": 32})
+        offline.end_run("KILLED")
+    assert offline.run_id is None
+
+    server.restart()
+    for more in range(step, step + 50):
+        streaming.log_metrics({k: float(more) for k in keys}, step=more)
+    streaming.set_tag("step", "final")
+    streaming.close()  # replays its spool now that the server answers
+    report = sync_spool(spool_dir, progress=False)
+    assert report.ok and len(report.runs_created) == 1, str(report)
+    assert sync_spool(spool_dir, progress=False).files == 0
+    assert spool_files(spool_dir) == []
+
+    client = MlflowClient(server.url)
+    total = step + 50
+    for key in keys:
+        assert history(client, run_id, key) == [(s, float(s)) for s in range(total)]
+    assert client.get_run(run_id).data.tags["step"] == "final"
+
+    runs = client.search_runs(["0"], filter_string="attributes.run_name = 'never-up'")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "KILLED"
+    assert run.data.params == {"lr": "0.1", "batch": "32"}
+    assert history(client, run.info.run_id, "loss") == [(i, 1.0 / (i + 1)) for i in range(1500)]

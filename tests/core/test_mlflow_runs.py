@@ -1,0 +1,96 @@
+"""Run lifecycle against a real MLflow store (SQLite in a temp dir), through the toy plugin."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+import autolog
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> MlflowClient:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(tmp_path / "spool"))
+    mlflow.set_tracking_uri(uri)
+    yield MlflowClient(uri)
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
+def toyfw(tracking: MlflowClient):
+    autolog.autolog(frameworks=["toy"], extra_tags={"team": "core"})
+    import toyfw
+
+    return toyfw
+
+
+def all_runs(client: MlflowClient, experiment: str = "0"):
+    return client.search_runs([experiment], order_by=["attributes.start_time ASC"])
+
+
+def history(client: MlflowClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+
+
+def test_fit_creates_a_finished_run_with_params_metrics_and_tags(toyfw, tracking) -> None:
+    toyfw.Model().fit(1, epochs=3, password="hunter2")
+    (run,) = all_runs(tracking)
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"epochs": "3", "password": "***"}
+    assert history(tracking, run.info.run_id, "loss") == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+    tags = run.data.tags
+    assert tags["autolog.plugin"] == "toy"
+    assert tags["mlflow.autologging"] == "toy"
+    assert tags["autolog.version"] == autolog.__version__
+    assert tags["team"] == "core"
+    assert "mlflow.user" in tags and "mlflow.source.name" in tags
+
+
+def test_failed_and_killed_runs(toyfw, tracking) -> None:
+    with pytest.raises(ValueError):
+        toyfw.Model().fit("boom")
+    with pytest.raises(KeyboardInterrupt):
+        toyfw.Model().fit("interrupt")
+    statuses = [r.info.status for r in all_runs(tracking)]
+    assert statuses == ["FAILED", "KILLED"]
+
+
+def test_the_users_active_run_is_used_and_left_open(toyfw, tracking) -> None:
+    with mlflow.start_run() as user_run:
+        toyfw.Model().fit(1, epochs=2)
+        assert mlflow.active_run().info.run_id == user_run.info.run_id
+        live = tracking.get_run(user_run.info.run_id)
+        assert live.info.status == "RUNNING"
+        assert live.data.tags["mlflow.autologging"] == "toy"
+        assert history(tracking, user_run.info.run_id, "loss") == [(0, 1.0), (1, 0.5)]
+    assert len(all_runs(tracking)) == 1
+
+
+def test_mlflow_run_id_and_experiment_name_are_honoured(toyfw, tracking, monkeypatch) -> None:
+    experiment_id = tracking.create_experiment("toy-experiment")
+    run = tracking.create_run(experiment_id)
+    monkeypatch.setenv("MLFLOW_RUN_ID", run.info.run_id)
+    toyfw.Model().fit(1)
+    assert history(tracking, run.info.run_id, "loss") == [(0, 1.0)]
+    assert tracking.get_run(run.info.run_id).info.status == "RUNNING"
+    monkeypatch.delenv("MLFLOW_RUN_ID")
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "toy-experiment")
+    toyfw.Model().fit(1, epochs=2)
+    runs = all_runs(tracking, experiment_id)
+    assert len(runs) == 2
+    assert runs[-1].data.params["epochs"] == "2"
+
+
+def test_evaluate_after_fit_lands_in_the_same_run(toyfw, tracking) -> None:
+    model = toyfw.Model()
+    model.fit(1)
+    model.evaluate(1)
+    (run,) = all_runs(tracking)
+    assert run.data.metrics["eval_accuracy"] == 0.75

@@ -1,0 +1,266 @@
+"""Faults while Keras trains and logs every step into the PostgreSQL-backed server.
+
+Cases: no fault (control); the server SIGKILLed mid-training and restarted afterwards; the
+server down from the start (nothing listening); the server answering slowly (a proxy adding
+latency to every request); the server answering 503 to everything. In each case:
+
+* training finishes with exactly the history of a same-seed fit without autologging;
+* after ``python -m autolog sync <spool>`` the store holds every value exactly once (one run,
+  complete, FINISHED), and the spool is empty;
+* ``fit`` time is measured against the no-autolog fit (interleaved, same process) and the
+  ratio written to ``benchmarks/results/fault_injection.json``; it is reported, not asserted.
+
+autolog() has no batching-policy option, so the retry budget of one request is lowered from
+60 s to ``RETRY_TIMEOUT`` here (see ``_support.default_policy``); the outage cases then cost
+about that long at the end of ``fit``, which waits until its data is in the store or spooled.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.reliability import _support
+from tests.support.proxy import FaultProxy
+
+pytestmark = pytest.mark.server
+
+RETRY_TIMEOUT = 3.0
+ROWS, EPOCHS, BATCH = 3000, 5, 32
+LATENCY = 0.1
+TARGET_RATIO = 1.10
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[Any, Any]:
+    _support.keras_module()
+    return _support.make_data(ROWS)
+
+
+def _fit(x: Any, y: Any) -> tuple[float, dict[str, list[float]], list[dict[str, float]], Any]:
+    model = _support.build_mlp(seed=0)
+    recorder = _support.batch_recorder()
+    began = time.perf_counter()
+    history = model.fit(
+        x,
+        y,
+        epochs=EPOCHS,
+        batch_size=BATCH,
+        validation_split=0.1,
+        verbose=0,
+        callbacks=[recorder],
+    )
+    elapsed = time.perf_counter() - began
+    return elapsed, _support.plain_history(history), recorder.batches, model
+
+
+@pytest.fixture(scope="module")
+def warm(data: tuple[Any, Any]) -> dict[str, list[float]]:
+    """One untimed fit first: TensorFlow's one-time start-up is nobody's overhead."""
+    _, history, _, _ = _fit(*data)
+    return history
+
+
+@pytest.fixture
+def proxy(tracking: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """A fault proxy in front of the server; MLflow (and the spool header) point at it."""
+    import mlflow
+
+    with FaultProxy(tracking.server.port) as fault_proxy:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", fault_proxy.url)
+        mlflow.set_tracking_uri(fault_proxy.url)
+        yield fault_proxy
+
+
+def _case(
+    name: str,
+    tracking: Any,
+    data: tuple[Any, Any],
+    warm: dict[str, list[float]],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    start_fault: Callable[[], None] = lambda: None,
+    during_fit: Callable[[float], threading.Timer | None] = lambda baseline: None,
+    end_fault: Callable[[], None] = lambda: None,
+    expect_spool: bool,
+) -> None:
+    import autolog
+
+    _support.default_policy(monkeypatch, retry_timeout=RETRY_TIMEOUT, retry_max_delay=1.0)
+    x, y = data
+    baseline_seconds, baseline_history, baseline_batches, _ = _fit(x, y)
+    assert baseline_history == warm  # the reference itself is deterministic
+
+    autolog.autolog(frameworks=["keras"], log_every_n_steps=1, log_models=False)
+    start_fault()
+    timer = during_fit(baseline_seconds)
+    try:
+        seconds, history, batches, _model = _fit(x, y)
+    finally:
+        if timer is not None:
+            timer.join(timeout=60)
+        autolog.disable()
+    spooled = len(_support.spool_files(tracking.spool))
+    end_fault()
+    # A second reference after the fault: the machine's load drifts, so the ratio is taken
+    # against the mean of the fits just before and just after.
+    after_seconds, after_history, _, _ = _fit(x, y)
+    assert after_history == baseline_history
+    reference = (baseline_seconds + after_seconds) / 2
+
+    # Training was not disturbed: the very same numbers.
+    assert history == baseline_history
+    assert batches == baseline_batches
+
+    sync = _support.sync_cli(tracking.spool)
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    assert _support.spool_files(tracking.spool) == []
+    if expect_spool:
+        assert spooled, f"{name}: the fault left nothing in the spool"
+
+    (found,) = tracking.runs()  # one run: not lost, not created twice
+    run = tracking.run(found.info.run_id)
+    checked = _support.assert_complete_run(run, history, batches, epochs=EPOCHS, batch_size=BATCH)
+
+    ratio = seconds / reference
+    print(
+        f"\n[fault-injection] {name}: fit {seconds:.2f}s vs {reference:.2f}s "
+        f"without autolog -> {ratio:.2f}x (target <= {TARGET_RATIO}x)"
+    )
+    _support.record(
+        "fault_injection",
+        name,
+        {
+            "ratio": round(ratio, 3),
+            "fit_seconds": round(seconds, 3),
+            "baseline_before_seconds": round(baseline_seconds, 3),
+            "baseline_after_seconds": round(after_seconds, 3),
+            "load_average_1min": round(os.getloadavg()[0], 2),
+            "within_target": ratio <= TARGET_RATIO,
+            "target": TARGET_RATIO,
+            "retry_timeout": RETRY_TIMEOUT,
+            "steps": len(batches),
+            "values_checked": checked,
+            "values_lost": 0,
+            "duplicates": 0,
+            "spool_files_after_fit": spooled,
+            "sync": _summary_line(sync.stdout),
+            "history_identical": True,
+        },
+    )
+
+
+def _summary_line(output: str) -> str:
+    """The sync report's first line (MLflow prints "View run" links around it)."""
+    for line in output.splitlines():
+        if line.startswith(("Delivered", "Nothing to sync")):
+            return line[:200]
+    return output.strip()[-200:]
+
+
+def test_no_fault_control(tracking: Any, data: Any, warm: Any, monkeypatch: Any) -> None:
+    _case("no_fault", tracking, data, warm, monkeypatch, expect_spool=False)
+
+
+def test_server_killed_mid_training_and_restarted(
+    tracking: Any, data: Any, warm: Any, monkeypatch: Any
+) -> None:
+    server = tracking.server
+
+    def kill_midway(baseline: float) -> threading.Timer:
+        timer = threading.Timer(baseline * 0.4, server.kill)
+        timer.start()
+        return timer
+
+    try:
+        _case(
+            "server_killed_mid_training",
+            tracking,
+            data,
+            warm,
+            monkeypatch,
+            during_fit=kill_midway,
+            end_fault=server.restart,
+            expect_spool=True,
+        )
+    finally:
+        if not server.running:
+            server.restart()
+
+
+def test_server_down_from_the_start(
+    tracking: Any, proxy: FaultProxy, data: Any, warm: Any, monkeypatch: Any
+) -> None:
+    _case(
+        "server_down_from_start",
+        tracking,
+        data,
+        warm,
+        monkeypatch,
+        start_fault=lambda: proxy.set_mode("refuse"),
+        end_fault=lambda: proxy.set_mode("pass"),
+        expect_spool=True,
+    )
+
+
+def test_server_answering_slowly(
+    tracking: Any, proxy: FaultProxy, data: Any, warm: Any, monkeypatch: Any
+) -> None:
+    _case(
+        "server_slow_100ms_per_request",
+        tracking,
+        data,
+        warm,
+        monkeypatch,
+        start_fault=lambda: proxy.set_mode("latency", latency=LATENCY),
+        end_fault=lambda: proxy.set_mode("pass"),
+        expect_spool=False,
+    )
+    assert proxy.stats.delayed_requests > 0
+
+
+def test_server_answering_503(
+    tracking: Any, proxy: FaultProxy, data: Any, warm: Any, monkeypatch: Any
+) -> None:
+    _case(
+        "server_503",
+        tracking,
+        data,
+        warm,
+        monkeypatch,
+        start_fault=lambda: proxy.set_mode("http_503"),
+        end_fault=lambda: proxy.set_mode("pass"),
+        expect_spool=True,
+    )
+    assert proxy.stats.answered_503 > 0
+
+
+def test_model_logged_during_an_outage_is_delivered_by_sync(
+    tracking: Any, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``log_models=True`` and the server down, the MLflow model must wait in the spool
+    like every other artifact. Today ``autolog.models.package_model`` uploads it with a
+    client of its own and, when that fails, hands it to the run's logger, which the end of
+    ``fit`` has already closed: the model is dropped ("log_artifacts() called after
+    close()/end_run(); the data was ignored")."""
+    import autolog
+
+    _support.default_policy(monkeypatch, retry_timeout=1.0, retry_max_delay=0.5)
+    proxy.set_mode("refuse")
+    autolog.autolog(frameworks=["keras"], log_models=True)
+    x, y = _support.make_data(64)
+    model = _support.build_mlp(eager=True)
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    autolog.disable()
+    proxy.set_mode("pass")
+    sync = _support.sync_cli(tracking.spool)
+    assert sync.returncode == 0, sync.stdout + sync.stderr
+    (found,) = tracking.runs()
+    artifacts = tracking.run(found.info.run_id).artifacts
+    assert "model.keras" in artifacts
+    assert "model/MLmodel" in artifacts, artifacts
