@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import importlib_metadata
 from packaging.requirements import Requirement
 
-from autolog import env
+from autolog import env, safety
 from autolog.plugin import Plugin
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "check_requirements", "discover"]
@@ -111,10 +111,9 @@ def discover(requested: Iterable[str] | None = None) -> dict[str, PluginInfo]:
     autoload = not env.plugin_autoload_disabled()
     disabled = env.disabled_plugins()
     found: dict[str, PluginInfo] = {}
-    for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for ep, dist in _entry_points():
         if ep.name in found:
             continue  # first on sys.path wins, as for any import
-        dist = ep.dist.name if ep.dist is not None else None
         base = PluginInfo(
             name=ep.name,
             entry_point=ep.value,
@@ -129,6 +128,36 @@ def discover(requested: Iterable[str] | None = None) -> dict[str, PluginInfo]:
             )
             continue
         found[ep.name] = _load(ep, base)
+    return found
+
+
+def _entry_points() -> list[tuple[importlib_metadata.EntryPoint, str | None]]:
+    """(entry point, distribution name) for the group, one distribution at a time.
+
+    One installed package with broken metadata (no Name, bad encoding, an unparsable
+    entry_points.txt) is reported by its location and skipped; it never stops discovery.
+    """
+    found: list[tuple[importlib_metadata.EntryPoint, str | None]] = []
+    seen: set[str] = set()
+    for dist in importlib_metadata.distributions():
+        try:
+            eps = [ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP]
+            if not eps:
+                continue
+            name = dist.metadata["Name"]
+        except Exception as exc:
+            where = str(getattr(dist, "_path", dist))
+            safety.warn(
+                f"autolog skipped the installed distribution at {where}: its metadata is "
+                f"broken ({type(exc).__name__}: {exc})",
+                once_key=("broken-dist", where),
+            )
+            continue
+        canonical = _canonical(name) if name else ""
+        if canonical in seen:
+            continue  # the same distribution further down sys.path is shadowed
+        seen.add(canonical)
+        found.extend((ep, name) for ep in eps)
     return found
 
 

@@ -95,7 +95,11 @@ def _arguments_for(
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     if plan.call is None:
         return args, kwargs
-    return plan.call.call_args()
+    try:
+        return plan.call.call_args()
+    except Exception as exc:
+        safety.report_failure(plan.call.plugin.name, "rebuilding the call's arguments", exc)
+        return args, kwargs
 
 
 # Before the call -----------------------------------------------------------------------
@@ -247,9 +251,11 @@ def _close_run(name: str, target: str, plan: _Plan, error: BaseException | None)
     if sink is None:
         return
     try:
+        # Bounded: past it, what is still pending goes to the spool for `autolog sync`,
+        # so a dead tracking server never holds the user's program at the end of a run.
         if plan.owned:
-            sink.end_run(session.status_for(error))
+            sink.end_run(session.status_for(error), timeout=session.END_OF_RUN_TIMEOUT)
         elif session.current_call() is None:
-            sink.flush()
+            sink.flush(timeout=session.END_OF_RUN_TIMEOUT)
     except Exception as exc:
         safety.report_failure(name, f"ending the run of {target}", exc)

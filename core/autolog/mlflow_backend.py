@@ -104,7 +104,7 @@ class MlflowBackend:
 
         if run_id is not None:
             return MlflowSink(BatchLogger(run_id))
-        return MlflowSink(BatchLogger.start_run(tags=_context_tags(tags)))
+        return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))))
 
 
 def _context_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -40,6 +40,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from autolog import safety
+
 __all__ = ["ArtifactLogger", "package_model", "pip_requirements", "warm_up"]
 
 
@@ -101,7 +103,12 @@ def _upload(logger: ArtifactLogger, path: str, artifact_path: str) -> bool:
     client = MlflowClient(getattr(state, "tracking_uri", None))
     try:
         client.log_artifacts(run_id, path, artifact_path)
-    except Exception:
+    except Exception as exc:
+        safety.warn(
+            f"autolog could not upload the MLflow model to run {run_id} "
+            f"({type(exc).__name__}: {exc}); it is handed to the run's logger instead.",
+            once_key=("model-upload", run_id),
+        )
         return False
     return True
 

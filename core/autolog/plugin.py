@@ -178,6 +178,17 @@ class PluginOptions:
     log_models: bool | None = None
 
 
+def check_common_options(options: PluginOptions, *, where: str) -> None:
+    """Raise ``TypeError`` when a shared option has a value of the wrong kind."""
+    n = options.log_every_n_steps
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise TypeError(f"{where}: log_every_n_steps must be a positive int or None, got {n!r}")
+    if options.log_models is not None and not isinstance(options.log_models, bool):
+        raise TypeError(
+            f"{where}: log_models must be True, False or None, got {options.log_models!r}"
+        )
+
+
 class Call:
     """One intercepted call, as hooks see it.
 
@@ -362,4 +373,6 @@ class Plugin:
             raise TypeError(
                 f"unknown option(s) {unknown} for plugin {cls.name!r}; valid options: {valid}"
             )
-        return cls.options_type(**given)
+        options = cls.options_type(**given)
+        check_common_options(options, where=f"options for plugin {cls.name!r}")
+        return options

@@ -34,6 +34,7 @@ _SECRET_WORDS = frozenset(
         "passphrase",
     }
 )
+_SECRET_INSIDE = re.compile(r"password|passwd|secret|credential|apikey|privatekey|passphrase")
 _SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key")})
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 # scheme://user:password@host  ->  scheme://user:***@host
@@ -44,6 +45,10 @@ def looks_secret(key: str) -> bool:
     """Whether a parameter or config name suggests its value is a credential."""
     words = [w.lower() for w in _WORD.findall(key)]
     if any(w in _SECRET_WORDS for w in words):
+        return True
+    # Words run together (``dbpassword``, ``clientsecret``, ``accesstoken``).
+    joined = "".join(words)
+    if _SECRET_INSIDE.search(joined) or joined.endswith("token"):
         return True
     return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 

@@ -52,6 +52,10 @@ class RunBackend(Protocol):
         ...
 
 
+#: Seconds the end of a run waits for the tracking store before spooling what is left.
+END_OF_RUN_TIMEOUT = 5.0
+
+
 @dataclass
 class ActiveCall:
     """A patched call in progress, as seen by calls nested inside it."""

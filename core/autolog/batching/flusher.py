@@ -158,6 +158,9 @@ class Engine:
         timeout = 5.0
         with self.lock:
             for run in self.runs:
+                # Appends only wake the flusher every WAKE_AT records; the interval is what
+                # bounds how long a lone value can wait, so never sleep past it.
+                timeout = min(timeout, run.policy.flush_interval)
                 if len(run.builder):
                     timeout = min(timeout, run.builder_since + run.policy.flush_interval - now)
                 if run.spooling and not run.replaying:

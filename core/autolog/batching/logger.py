@@ -440,7 +440,8 @@ class BatchLogger:
             state.force_spool = True
             state.abort.set()
             ENGINE.wake.set()
-            barrier.done.wait(5.0)
+            # A short grace for the flusher to move what is left into the spool.
+            barrier.done.wait(2.0)
 
     def _bad(self, kind: str, key: object, reason: str) -> None:
         self._inbox.append((BAD, kind, key, reason))

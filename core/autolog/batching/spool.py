@@ -135,6 +135,7 @@ class SpoolFile:
             shutil.copytree(source, target, dirs_exist_ok=True)
         else:
             shutil.copy2(source, target)
+        _make_private(target)
         self.artifacts += 1
         return self._append(
             {
@@ -249,3 +250,10 @@ def read_spool(path: Path) -> SpoolContents:
         problems.append(f"{path.name}: no header; not an autolog spool file")
     pending = [r for r in records if int(r["n"]) > acked]
     return SpoolContents(path, header, run_id, pending, max(last_seq, acked), problems)
+
+
+def _make_private(path: Path) -> None:
+    """Spooled copies keep their source's mode; make them owner-only like the rest."""
+    paths = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for item in paths:
+        item.chmod(0o700 if item.is_dir() else 0o600)
