@@ -1,7 +1,8 @@
 """Train a small Keras network on scikit-learn's bundled digits and track it with autolog.
 
 Runs offline: the 8x8 digit images ship with scikit-learn. The run goes to MLflow's
-default tracking store (./mlruns, or MLFLOW_TRACKING_URI when set).
+default tracking store (MLflow 3: sqlite:///mlflow.db in the working directory), or to
+MLFLOW_TRACKING_URI when it is set.
 
     python examples/keras_digits.py
 
