@@ -16,20 +16,6 @@ from autolog.testing import MemoryStore
 from tests.support.toy import forget_toyfw
 
 
-def originals() -> dict[str, object]:
-    from toyfw import models
-
-    return {
-        "fit": models.Trainer.__dict__["fit"],
-        "evaluate": models.Trainer.__dict__["evaluate"],
-        "from_config": models.Model.__dict__["from_config"],
-        "describe": models.Model.__dict__["describe"],
-        "size": models.Model.__dict__["size"],
-        "afit": models.Model.__dict__["afit"],
-        "train": models.__dict__["train"],
-    }
-
-
 def current(models_module) -> dict[str, object]:
     return {
         "fit": models_module.Trainer.__dict__["fit"],
@@ -40,6 +26,13 @@ def current(models_module) -> dict[str, object]:
         "afit": models_module.Model.__dict__["afit"],
         "train": models_module.__dict__["train"],
     }
+
+
+def originals() -> dict[str, object]:
+    """The raw attributes before autolog touched them (toyfw must not be patched yet)."""
+    from toyfw import models
+
+    return current(models)
 
 
 def test_enable_never_imports_the_framework(store: MemoryStore) -> None:
