@@ -1,9 +1,9 @@
 """autolog: plugin-based, framework-agnostic autologging for MLflow.
 
-One call, :func:`autolog`, and every training run of a supported framework is tracked in
+One call, `autolog`, and every training run of a supported framework is tracked in
 MLflow with no change to the training code. Framework support lives in plugins found
 through the ``autolog.plugins`` entry-point group; every write goes through the batching
-layer, :class:`BatchLogger`.
+layer, `BatchLogger`.
 """
 
 from __future__ import annotations

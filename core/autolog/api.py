@@ -1,7 +1,7 @@
-"""The user surface: :func:`autolog` and :func:`disable`.
+"""The user surface: `autolog` and `disable`.
 
 Arguments are validated in full before anything changes, so a call that raises leaves the
-previous configuration in place. Calling :func:`autolog` again reconfigures the plugins it
+previous configuration in place. Calling `autolog` again reconfigures the plugins it
 selects; plugins it does not select keep their state.
 """
 

@@ -10,7 +10,7 @@
                                     (default: the user cache dir, ``.../autolog/spool``).
 ``AUTOLOG_DISABLE_PLUGIN_AUTOLOAD`` ``1``: load only plugins named in ``frameworks=`` or
                                     shipped with autolog itself.
-``AUTOLOG_OPTIONS``                 JSON object of :func:`autolog.autolog` keyword arguments,
+``AUTOLOG_OPTIONS``                 JSON object of `autolog.autolog` keyword arguments,
                                     used by ``autolog run``.
 =================================  ==========================================================
 

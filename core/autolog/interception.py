@@ -4,7 +4,7 @@ The order is fixed: decide whether this call logs at all (plugin enabled, chief,
 skipped nested call), open or join a run, bind the arguments, capture params, run the
 ``before`` hook, call the user's function exactly once, run ``after`` or ``on_error``,
 flush and end the run. Everything except the user's function is guarded: an exception
-there is reported by :mod:`autolog.safety` and the call goes on as if autolog were off.
+there is reported by `autolog.safety` and the call goes on as if autolog were off.
 The user's own exception is re-raised with a bare ``raise``: same object, same traceback.
 """
 

@@ -2,7 +2,7 @@
 
 This is where a patched call meets MLflow: finding the user's active run, resolving the
 tags MLflow itself puts on a run (user, source, git commit), and handing the run's writes
-to :class:`autolog.BatchLogger`. Values are redacted here, so no plugin can leak a secret
+to `autolog.BatchLogger`. Values are redacted here, so no plugin can leak a secret
 into the store by logging it under a credential-like name.
 """
 
@@ -22,7 +22,7 @@ __all__ = ["MlflowBackend", "MlflowSink"]
 
 
 class MlflowSink:
-    """A :class:`~autolog.plugin.RunSink` over one :class:`BatchLogger`."""
+    """A `autolog.plugin.RunSink` over one `BatchLogger`."""
 
     def __init__(self, logger: BatchLogger) -> None:
         self.logger = logger

@@ -1,7 +1,7 @@
 """Packaging an MLflow model on the batching layer's worker, never on the training thread.
 
 A plugin calls ``sink.log_model(flavor, loader, artifact_path, **save_kwargs)``; the sink
-runs :func:`package_model` on its background worker, which
+runs `package_model` on its background worker, which
 
 1. calls ``loader()`` to get the object to save (typically it loads a snapshot file the
    plugin wrote on the training thread, so training can go on changing the live model);
@@ -18,7 +18,7 @@ runs :func:`package_model` on its background worker, which
 Two keyword arguments are understood here rather than passed to ``save_model``, because
 plugins must not import MLflow:
 
-* ``signature``: an :class:`mlflow.models.ModelSignature`, or plain data in MLflow's
+* ``signature``: an `mlflow.models.ModelSignature`, or plain data in MLflow's
   schema format, ``{"inputs": [...], "outputs": [...]}`` (lists or JSON strings of
   ``{"type": "tensor", "tensor-spec": {"dtype": ..., "shape": [...]}}`` entries).
 * ``requirements``: import or distribution names (e.g. ``("keras", "tensorflow")``) to pin
@@ -46,7 +46,7 @@ __all__ = ["ArtifactLogger", "package_model", "pip_requirements", "warm_up"]
 
 
 class ArtifactLogger(Protocol):
-    """The part of the run's logger that :func:`package_model` uses."""
+    """The part of the run's logger that `package_model` uses."""
 
     @property
     def run_id(self) -> str | None: ...

@@ -1,11 +1,11 @@
 """The plugin contract: what a framework plugin declares, validated when it is declared.
 
-A plugin is a subclass of :class:`Plugin` that names its framework requirement, the
-functions to wrap (:class:`Patch` specs) and an options dataclass. It holds no patching,
+A plugin is a subclass of `Plugin` that names its framework requirement, the
+functions to wrap (`Patch` specs) and an options dataclass. It holds no patching,
 threading or MLflow code: the core reads the declaration and does the work.
 
-Hooks receive a :class:`Call`, which gives them the bound arguments, the instance, the
-plugin's options and a :class:`RunSink` to log through. A hook never sees MLflow.
+Hooks receive a `Call`, which gives them the bound arguments, the instance, the
+plugin's options and a `RunSink` to log through. A hook never sees MLflow.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Patch:
             joins a run. Bound through the signature, so positional and keyword calls
             capture the same. Arguments left at their default are captured with the default.
         before: ``before(call)``: runs before the wrapped call; may replace arguments
-            through :meth:`Call.replace`.
+            through `Call.replace`.
         after: ``after(call, result)``: runs after a successful call.
         on_error: ``on_error(call, exc)``: runs when the wrapped call raised.
         owns_run: the outermost such call starts an MLflow run (or uses the user's
@@ -171,7 +171,7 @@ class Patch:
 class PluginOptions:
     """Options every plugin has. A plugin extends this dataclass with its own fields.
 
-    ``None`` means "inherit the value given to :func:`autolog.autolog`".
+    ``None`` means "inherit the value given to `autolog.autolog`".
     """
 
     log_every_n_steps: int | None = None
@@ -193,8 +193,8 @@ class Call:
     """One intercepted call, as hooks see it.
 
     ``arguments`` holds the arguments the caller passed, by parameter name. Hooks read them
-    with :meth:`get` (which falls back to the signature default) and change them with
-    :meth:`replace`; the caller's own objects are never mutated by the core.
+    with `get` (which falls back to the signature default) and change them with
+    `replace`; the caller's own objects are never mutated by the core.
     """
 
     __slots__ = (
@@ -300,7 +300,7 @@ class Plugin:
             without importing them. Each item may also be a tuple of alternatives, any one of
             which suffices.
         patches: the functions to wrap.
-        options_type: a dataclass subclassing :class:`PluginOptions`.
+        options_type: a dataclass subclassing `PluginOptions`.
         framework: the distribution whose version ``autolog plugins`` shows.
     """
 

@@ -6,7 +6,7 @@ target module itself. A class attribute is patched on the class in the MRO that 
 the raw ``__dict__`` value is recorded so that disabling puts back the very same object.
 Applying is idempotent per (plugin, target, owner): enabling twice wraps once.
 
-What happens inside a wrapped call is :mod:`autolog.interception`'s business.
+What happens inside a wrapped call is `autolog.interception`'s business.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Exception safety: what is the user's error, what is ours, and how ours is reported.
 
 Errors raised by autolog's own code (hooks, capture, logging) are caught and reported once
-per call site with a :class:`AutologWarning` naming the plugin; training continues. Under
+per call site with a `AutologWarning` naming the plugin; training continues. Under
 ``AUTOLOG_TESTING=1`` they raise instead, so a test suite sees them. The user's own
 exceptions never pass through here: the wrapper re-raises them untouched.
 """
@@ -35,7 +35,7 @@ def silent() -> bool:
 
 
 def warn(message: str, *, once_key: tuple[str, ...] | None = None, stacklevel: int = 2) -> None:
-    """Warn with :class:`AutologWarning` unless silenced; with ``once_key``, only once."""
+    """Warn with `AutologWarning` unless silenced; with ``once_key``, only once."""
     if once_key is not None:
         with _lock:
             if once_key in _reported:

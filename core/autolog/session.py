@@ -3,11 +3,11 @@
 The outermost call of a run-owning patch opens a run: the user's active run when there is
 one (left open afterwards), else a new run, ended FINISHED, FAILED or KILLED with the call.
 Calls nested inside it either pass through untouched or join its run, as the patch says.
-Nesting is tracked in a :mod:`contextvars` variable, so two threads training at once get
+Nesting is tracked in a `contextvars` variable, so two threads training at once get
 two runs and never see each other's.
 
-Where runs live is a :class:`RunBackend`: MLflow through the batching layer by default,
-an in-memory store under :mod:`autolog.testing`.
+Where runs live is a `RunBackend`: MLflow through the batching layer by default,
+an in-memory store under `autolog.testing`.
 """
 
 from __future__ import annotations

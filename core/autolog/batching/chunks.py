@@ -1,8 +1,8 @@
 """Packing validated items into ``log_batch`` requests within MLflow's limits.
 
-A :class:`Chunk` is one request's worth for one run: at most 1000 metrics, 100 params,
+A `Chunk` is one request's worth for one run: at most 1000 metrics, 100 params,
 100 tags, 1000 entities in all, and an estimated JSON body under MLflow's 1 MB cap.
-:class:`ChunkBuilder` fills chunks in arrival order and hands each one over when the next
+`ChunkBuilder` fills chunks in arrival order and hands each one over when the next
 item would not fit. A chunk can be halved (to isolate an item the store rejects) and
 serialized to/from JSON for the spool.
 """

@@ -1,7 +1,7 @@
 """How the batching layer tells the user about data it could not take as given.
 
 Invalid user data is never raised to the caller: each problem becomes one
-:class:`InvalidDataWarning` per (run, kind, key), so a metric logged with a bad name a
+`InvalidDataWarning` per (run, kind, key), so a metric logged with a bad name a
 million times warns once. The warning object carries the kind, key and reason, which lets
 tests and tools read the report without parsing the message.
 """

@@ -1,4 +1,4 @@
-"""The process-wide background machinery behind every :class:`BatchLogger`.
+"""The process-wide background machinery behind every `BatchLogger`.
 
 One daemon *flusher* thread drains what callers enqueued (across all loggers), validates
 it item by item, packs it into ``log_batch``-sized chunks and queues per-run operations.

@@ -1,11 +1,11 @@
-""":class:`BatchLogger`: the caller-facing side of the batching layer.
+"""`BatchLogger`: the caller-facing side of the batching layer.
 
 Every logging method only appends a small tuple to the logger's inbox (a ``deque``, whose
 appends are atomic) and returns: no MLflow call, no lock, no I/O (``log_text`` excepted:
 it writes its temp file). Values that could change after the call (0-d arrays, framework
 tensors, objects turned into param text) are captured now; timestamps are taken now, in
 milliseconds. Everything else (validation, batching, sending, retrying, spooling) happens
-on the background threads of :mod:`autolog.batching.flusher`.
+on the background threads of `autolog.batching.flusher`.
 
 Nothing the caller passes can make a logging method raise: bad data is reported by the
 flusher with one warning per key. Only the logger's own bugs raise, and only under
@@ -80,10 +80,10 @@ class BatchLogger:
     """Log to one MLflow run without waiting for the tracking store.
 
     Args:
-        run_id: The run to log to. ``None`` starts a new run, like :meth:`start_run`.
-        client: An :class:`mlflow.MlflowClient` to write through (default: one shared
+        run_id: The run to log to. ``None`` starts a new run, like `start_run`.
+        client: An `mlflow.MlflowClient` to write through (default: one shared
             client per tracking URI, resolved now from ``mlflow.get_tracking_uri()``).
-        **policy: Options of :class:`~autolog.batching.policy.BatchPolicy`
+        **policy: Options of `autolog.batching.policy.BatchPolicy`
             (``flush_interval``, ``max_queue_items``, ``retry_timeout``,
             ``retry_initial_delay``, ``retry_max_delay``, ``request_timeout``,
             ``max_in_flight``, ``exit_timeout``, ``spool_dir``).

@@ -1,8 +1,8 @@
-"""The tunable behaviour of a :class:`~autolog.batching.BatchLogger`, validated up front.
+"""The tunable behaviour of a `autolog.batching.BatchLogger`, validated up front.
 
 Every knob is a keyword argument of ``BatchLogger(...)``/``BatchLogger.start_run(...)``; an
-unknown name raises :class:`TypeError` listing the valid ones, a bad value raises
-:class:`ValueError`. These are programming errors in the code that builds the logger,
+unknown name raises `TypeError` listing the valid ones, a bad value raises
+`ValueError`. These are programming errors in the code that builds the logger,
 not user data, so they are the one thing the batching layer raises.
 """
 

@@ -96,7 +96,7 @@ class SpoolFile:
 
     @classmethod
     def open(cls, path: Path) -> SpoolFile:
-        """Open an existing file for appending acks; :class:`SpoolBusy` if in use."""
+        """Open an existing file for appending acks; `SpoolBusy` if in use."""
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
         if fcntl is not None:
             try:

@@ -1,8 +1,8 @@
 """What the machinery knows: queued records, per-run operations, and each run's state.
 
 A logger's inbox holds small tuples (kinds below) built on the caller's thread. The flusher
-turns them into :class:`Op` objects, queued per run in :attr:`RunState.ops` and performed
-in order by the sender threads (see :mod:`autolog.batching.flusher`).
+turns them into `Op` objects, queued per run in `RunState.ops` and performed
+in order by the sender threads (see `autolog.batching.flusher`).
 """
 
 from __future__ import annotations

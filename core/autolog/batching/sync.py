@@ -1,9 +1,9 @@
 """Delivering spooled data: ``autolog sync [SPOOL]`` and the logger's own replays.
 
-:func:`deliver` sends one spool file's unacknowledged records in order (creating the run
+`deliver` sends one spool file's unacknowledged records in order (creating the run
 first if it never got created), acknowledging each record in the file as it lands, so a
 second sync, or one after a crash, resumes where the last one stopped and every value ends
-up in the store exactly once. :func:`sync_spool` does that for a file or a whole spool
+up in the store exactly once. `sync_spool` does that for a file or a whole spool
 directory, with a progress bar, and removes the files it delivered.
 """
 
@@ -30,7 +30,7 @@ __all__ = ["Delivery", "SyncReport", "deliver", "sync_spool"]
 
 @dataclasses.dataclass
 class Delivery:
-    """What one :func:`deliver` call achieved."""
+    """What one `deliver` call achieved."""
 
     complete: bool
     run_id: str | None
@@ -131,7 +131,7 @@ def deliver(
 
 @dataclasses.dataclass
 class SyncReport:
-    """The result of :func:`sync_spool`; ``str()`` gives a one-paragraph summary."""
+    """The result of `sync_spool`; ``str()`` gives a one-paragraph summary."""
 
     spool: Path
     files: int = 0

@@ -1,6 +1,6 @@
 """Talking to the tracking store: one client per URI, retries, and isolating bad items.
 
-Every write goes through :class:`mlflow.MlflowClient`. Over HTTP, MLflow's client retries
+Every write goes through `mlflow.MlflowClient`. Over HTTP, MLflow's client retries
 on its own for minutes (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``), which would hide an outage
 from us; the clients made here send each request once, with a bounded timeout, and this
 module owns the retry policy instead: exponential backoff with jitter on connection
@@ -192,7 +192,7 @@ class SendResult:
 
 
 def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) -> SendResult:
-    """Deliver ``chunk``, isolating items the store refuses; see :class:`SendResult`."""
+    """Deliver ``chunk``, isolating items the store refuses; see `SendResult`."""
     from mlflow.entities import Metric, Param, RunTag
 
     result = SendResult()

@@ -4,7 +4,7 @@ The rules mirror ``mlflow.utils.validation`` (key pattern, 250-character keys, n
 tricks; metric values are real numbers; 6000-character params and 8000-character tags) so
 that an item that passes here is one the store accepts, and one bad item never reaches a
 request where it would sink the others. Functions return the clean value or an
-:class:`Invalid` carrying the reason; none of them raises on any input.
+`Invalid` carrying the reason; none of them raises on any input.
 """
 
 from __future__ import annotations

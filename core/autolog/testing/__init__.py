@@ -1,8 +1,8 @@
 """What plugin authors test with.
 
-- :func:`capture` routes autolog's writes to an in-memory :class:`MemoryStore` so a test can
+- `capture` routes autolog's writes to an in-memory `MemoryStore` so a test can
   assert on params, metric histories, tags and artifacts without a tracking store.
-- :func:`check_plugin` runs the conformance checks every plugin must pass.
+- `check_plugin` runs the conformance checks every plugin must pass.
 """
 
 from autolog.testing.conformance import CheckResult, ConformanceReport, check_plugin

@@ -1,6 +1,6 @@
 """Conformance checks a plugin author runs against a real installed framework.
 
-:func:`check_plugin` exercises the guarantees the core makes for every plugin: patches
+`check_plugin` exercises the guarantees the core makes for every plugin: patches
 land on the right objects, signatures and names survive wrapping, enabling twice wraps
 once, disabling restores the very same objects, enable/disable races from several threads
 leave a consistent state, an exception in the plugin's hooks never breaks the user's call,

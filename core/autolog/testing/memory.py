@@ -139,7 +139,7 @@ class _MemorySink:
 
 
 class MemoryStore:
-    """A :class:`~autolog.session.RunBackend` that keeps runs in a dict."""
+    """A `autolog.session.RunBackend` that keeps runs in a dict."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -186,7 +186,7 @@ class MemoryStore:
 
 @contextlib.contextmanager
 def capture() -> Iterator[MemoryStore]:
-    """Route every autolog write to a fresh :class:`MemoryStore` for the block."""
+    """Route every autolog write to a fresh `MemoryStore` for the block."""
     store = MemoryStore()
     previous = session.set_backend(store)
     try:
