@@ -180,9 +180,11 @@ class PluginOptions:
 
 def check_common_options(options: PluginOptions, *, where: str) -> None:
     """Raise ``TypeError`` when a shared option has a value of the wrong kind."""
+    # 0 is let through: a plugin may define it as "off" (the Estimator plugin does) or
+    # refuse it in its own options' __post_init__.
     n = options.log_every_n_steps
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise TypeError(f"{where}: log_every_n_steps must be a positive int or None, got {n!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
+        raise TypeError(f"{where}: log_every_n_steps must be an int >= 0 or None, got {n!r}")
     if options.log_models is not None and not isinstance(options.log_models, bool):
         raise TypeError(
             f"{where}: log_models must be True, False or None, got {options.log_models!r}"

@@ -83,6 +83,8 @@ class KerasOptions(PluginOptions):
     log_model_summary: bool = True
 
     def __post_init__(self) -> None:
+        if self.log_every_n_steps == 0:
+            raise TypeError("log_every_n_steps must be a positive int or None, got 0")
         if self.checkpoint not in _CHECKPOINT_EVERY:
             raise ValueError(
                 f"checkpoint must be one of {_CHECKPOINT_EVERY}, got {self.checkpoint!r}"
