@@ -11,8 +11,6 @@ from collections.abc import Iterator
 
 import pytest
 
-import autolog
-from autolog import safety, session
 from autolog.registry import registry
 from autolog.testing import MemoryStore, capture
 from tests.support.toy import TOYENV, forget_toyfw
@@ -23,13 +21,9 @@ def toyenv(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.syspath_prepend(TOYENV)
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TOYENV, os.environ.get("PYTHONPATH", "")]))
     forget_toyfw()
-    safety.reset_reported()
     yield
-    autolog.disable()
     registry.disable_all()
     forget_toyfw()
-    session.instance_runs.clear()
-    safety.set_silent(False)
 
 
 @pytest.fixture

@@ -23,19 +23,6 @@ N_FEATURES = 8
 N_CLASSES = 3
 
 
-@pytest.fixture(autouse=True)
-def _autolog_off() -> Iterator[None]:
-    """Each test starts and ends with autolog disabled and nothing remembered."""
-    import autolog
-    from autolog import safety, session
-
-    safety.reset_reported()
-    yield
-    autolog.disable()
-    session.instance_runs.clear()
-    safety.set_silent(False)
-
-
 @pytest.fixture(scope="session")
 def keras() -> Any:
     import keras as keras_module

@@ -32,19 +32,6 @@ def _plugin_installed() -> None:
         )
 
 
-@pytest.fixture(autouse=True)
-def _autolog_off() -> Iterator[None]:
-    """Each test starts and ends with autolog disabled and nothing remembered."""
-    import autolog
-    from autolog import safety, session
-
-    safety.reset_reported()
-    yield
-    autolog.disable()
-    session.instance_runs.clear()
-    safety.set_silent(False)
-
-
 @pytest.fixture(scope="session")
 def digits() -> tuple[Any, Any]:
     from sklearn.datasets import load_digits

@@ -29,19 +29,6 @@ N_ROWS = 64
 BATCH = 8
 
 
-@pytest.fixture(autouse=True)
-def _autolog_off() -> Iterator[None]:
-    """Each test starts and ends with autolog disabled and no remembered runs."""
-    import autolog
-    from autolog import safety, session
-
-    safety.reset_reported()
-    yield
-    autolog.disable()
-    session.instance_runs.clear()
-    safety.set_silent(False)
-
-
 @pytest.fixture(scope="session")
 def tf() -> Any:
     if not HAS_ESTIMATOR:
