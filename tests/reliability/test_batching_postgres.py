@@ -191,3 +191,13 @@ def test_server_killed_mid_stream_then_restarted_and_synced(
             "second_sync": second.stdout.strip().splitlines()[-1],
         },
     )
+
+
+def test_bulk_metric_writes_equal_log_batch_on_postgresql(postgres: Any) -> None:
+    """Training processes that point at the database directly get the bulk writer too."""
+    from mlflow import MlflowClient
+
+    from tests.core.batching.helpers import bulk_writes_equal_log_batch
+
+    client = MlflowClient(postgres.uri)
+    bulk_writes_equal_log_batch(client, client.create_experiment(f"bulk-{time.time_ns()}"))

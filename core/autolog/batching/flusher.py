@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from autolog import env
-from autolog.batching import runs, transport, validation
+from autolog.batching import runs, sql_bulk, transport, validation
 from autolog.batching.chunks import Chunk
 from autolog.batching.spool import SpoolFile
 from autolog.batching.state import (
@@ -751,6 +751,7 @@ ENGINE = Engine()
 def _after_fork_in_child() -> None:
     ENGINE.reset_after_fork()
     transport.reset_after_fork()
+    sql_bulk.reset_after_fork()
 
 
 if hasattr(os, "register_at_fork"):

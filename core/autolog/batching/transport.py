@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from autolog.batching.chunks import Chunk
+from autolog.batching.sql_bulk import bulk_metric_writer
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -201,12 +202,24 @@ def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) ->
         part = todo.pop(0)
 
         def log(part: Chunk = part) -> None:
-            client.log_batch(
-                run_id,
-                metrics=[Metric(k, v, ts, s) for k, v, ts, s in part.metrics],
-                params=[Param(k, v) for k, v in part.params],
-                tags=[RunTag(k, v) for k, v in part.tags],
-            )
+            bulk = bulk_metric_writer(client) if part.metrics else None
+            if bulk is None:
+                client.log_batch(
+                    run_id,
+                    metrics=[Metric(k, v, ts, s) for k, v, ts, s in part.metrics],
+                    params=[Param(k, v) for k, v in part.params],
+                    tags=[RunTag(k, v) for k, v in part.tags],
+                )
+                return
+            # Two transactions instead of one: if the second fails, the retry writes the
+            # metrics again, and the bulk writer skips the rows already there.
+            bulk(run_id, part.metrics)
+            if part.params or part.tags:
+                client.log_batch(
+                    run_id,
+                    params=[Param(k, v) for k, v in part.params],
+                    tags=[RunTag(k, v) for k, v in part.tags],
+                )
 
         outcome, error = call(log, retry)
         if outcome == "ok":

@@ -41,3 +41,53 @@ def wait_until(predicate: Any, timeout: float = 30.0) -> None:
 
 def spool_files(path: Path) -> list[Path]:
     return sorted(path.glob("*.jsonl")) if path.is_dir() else []
+
+
+# Rows a training run can produce, with the awkward cases MLflow's store rewrites (NaN,
+# +/-inf), the same value at two steps, steps out of order and an exact duplicate.
+AWKWARD_ROWS: list[tuple[str, float, int, int]] = [
+    ("loss", 0.5, 1_000, 0),
+    ("loss", float("nan"), 1_001, 1),
+    ("loss", float("inf"), 1_002, 2),
+    ("loss", 0.5, 1_003, 3),
+    ("acc", float("-inf"), 1_000, 0),
+    ("acc", 0.75, 1_004, 5),
+    ("acc", 0.25, 1_005, 3),
+    ("acc", 0.75, 1_004, 5),
+]
+
+
+def stored_metrics(client: MlflowClient, run_id: str) -> dict[str, Any]:
+    """Everything MLflow shows of a run's metrics: histories and the latest values."""
+
+    def plain(value: float) -> Any:
+        return "nan" if value != value else value
+
+    keys = sorted(client.get_run(run_id).data.metrics)
+    return {
+        "latest": {k: plain(v) for k, v in client.get_run(run_id).data.metrics.items()},
+        "history": {
+            k: sorted(
+                (m.step, m.timestamp, plain(m.value)) for m in client.get_metric_history(run_id, k)
+            )
+            for k in keys
+        },
+    }
+
+
+def bulk_writes_equal_log_batch(client: MlflowClient, experiment_id: str) -> None:
+    """The bulk writer leaves a run exactly as MLflow's ``log_batch`` leaves another."""
+    from mlflow.entities import Metric
+
+    from autolog.batching.sql_bulk import bulk_metric_writer
+
+    writer = bulk_metric_writer(client)
+    assert writer is not None, "no bulk writer for MLflow's own SQL store"
+    ours = client.create_run(experiment_id).info.run_id
+    theirs = client.create_run(experiment_id).info.run_id
+    writer(ours, AWKWARD_ROWS[:4])
+    writer(ours, AWKWARD_ROWS)  # a retried request: nothing may be stored twice
+    client.log_batch(theirs, metrics=[Metric(*row) for row in AWKWARD_ROWS])
+    expected = stored_metrics(client, theirs)
+    assert stored_metrics(client, ours) == expected
+    assert len(expected["history"]["loss"]) == 4 and len(expected["history"]["acc"]) == 3
