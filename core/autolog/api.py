@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from autolog import discovery, safety
+from autolog import discovery, safety, session
 from autolog.discovery import PluginInfo
 from autolog.plugin import PluginOptions
 from autolog.registry import EnabledPlugin, registry
@@ -106,6 +106,8 @@ def autolog(
         )
     for enabled in plan:
         registry.enable(enabled)
+    if plan:
+        session.get_backend().prepare()
     return sorted(e.plugin.name for e in plan)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -99,12 +100,51 @@ class MlflowBackend:
                 return str(run.info.run_id)
         return os.environ.get("MLFLOW_RUN_ID") or None
 
+    def prepare(self) -> None:
+        """Warm up, in a daemon thread, what the first run needs (see `_warm_up`)."""
+        global _warm_up_started
+        with _warm_up_lock:
+            if _warm_up_started:
+                return
+            _warm_up_started = True
+        threading.Thread(target=_warm_up, name="autolog-warm-up", daemon=True).start()
+
     def open(self, run_id: str | None, tags: Mapping[str, str]) -> MlflowSink:
         from autolog.batching import BatchLogger
 
         if run_id is not None:
             return MlflowSink(BatchLogger(run_id))
         return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))))
+
+
+_warm_up_lock = threading.Lock()
+_warm_up_started = False
+
+
+def _warm_up() -> None:
+    """The first run's one-off costs, paid while the user's script is still setting up.
+
+    Without it the first ``fit`` spends about a second of CPU on the training thread
+    and the batching worker: importing MLflow's client side and the batching layer,
+    finding the git commit for the run's tags (GitPython), making the REST client. MLflow
+    caches the run context, and the batching layer its clients, so the run finds them
+    ready. Nothing is written anywhere: a SQL store is only imported, not opened, since
+    the user may still point MLflow elsewhere.
+    """
+    try:
+        from mlflow.tracking.context.registry import resolve_tags
+
+        from autolog.batching import logger, transport
+        from autolog.batching.policy import BatchPolicy
+
+        resolve_tags({})
+        uri = logger.current_tracking_uri()
+        if transport.is_http(uri):
+            transport.client_for(uri, BatchPolicy().request_timeout)
+        elif uri.startswith(("sqlite:", "postgresql", "mysql", "mssql")):
+            import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+    except Exception:  # the run itself reports real problems
+        return
 
 
 def _context_tags(tags: Mapping[str, str]) -> dict[str, str]:

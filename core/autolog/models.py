@@ -34,13 +34,10 @@ import importlib
 import json
 import os
 import re
-import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
-
-from autolog import safety
 
 __all__ = ["ArtifactLogger", "package_model", "pip_requirements", "warm_up"]
 
@@ -51,7 +48,7 @@ class ArtifactLogger(Protocol):
     @property
     def run_id(self) -> str | None: ...
 
-    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None: ...
+    def log_temp_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None: ...
 
 
 def package_model(
@@ -86,31 +83,10 @@ def package_model(
     root = tempfile.mkdtemp(prefix="autolog-model-")
     path = os.path.join(root, os.path.basename(artifact_path.rstrip("/")) or "model")
     flavor_module.save_model(model, path, **save_kwargs)
-    if _upload(logger, path, artifact_path):
-        shutil.rmtree(root, ignore_errors=True)
-    else:
-        logger.log_artifacts(path, artifact_path)
+    # Queued right after this work, ahead of the run's end: uploaded like any artifact,
+    # or spooled (moved, not copied) while the store is unreachable.
+    logger.log_temp_artifacts(path, artifact_path)
     return path
-
-
-def _upload(logger: ArtifactLogger, path: str, artifact_path: str) -> bool:
-    run_id = logger.run_id
-    if run_id is None:  # the run is still being created, or was spooled
-        return False
-    from mlflow import MlflowClient
-
-    state = getattr(logger, "_state", None)
-    client = MlflowClient(getattr(state, "tracking_uri", None))
-    try:
-        client.log_artifacts(run_id, path, artifact_path)
-    except Exception as exc:
-        safety.warn(
-            f"autolog could not upload the MLflow model to run {run_id} "
-            f"({type(exc).__name__}: {exc}); it is handed to the run's logger instead.",
-            once_key=("model-upload", run_id),
-        )
-        return False
-    return True
 
 
 @functools.cache

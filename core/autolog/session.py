@@ -51,6 +51,13 @@ class RunBackend(Protocol):
         """A sink for ``run_id``, or for a new run (created with ``tags``) when ``None``."""
         ...
 
+    def prepare(self) -> None:
+        """Start, in the background, the one-off work the first run would otherwise do.
+
+        Called when autologging is enabled; must return at once and never raise.
+        """
+        ...
+
 
 #: Seconds the end of a run waits for the tracking store before spooling what is left.
 END_OF_RUN_TIMEOUT = 5.0

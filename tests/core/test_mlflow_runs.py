@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import mlflow
@@ -94,3 +95,41 @@ def test_evaluate_after_fit_lands_in_the_same_run(toyfw, tracking) -> None:
     model.evaluate(1)
     (run,) = all_runs(tracking)
     assert run.data.metrics["eval_accuracy"] == 0.75
+
+
+def test_autolog_warms_up_the_first_run_without_touching_any_store(tmp_path: Path) -> None:
+    """autolog() prepares the first run in the background (MLflow's client side, the
+    run context) but opens no store: the script may still call ``set_tracking_uri``,
+    and MLflow's default ``./mlflow.db`` must not appear in the working directory."""
+    import subprocess
+    import sys
+
+    script = """
+import os, sys, threading, time
+import autolog
+autolog.autolog(frameworks=["toy"])
+for thread in threading.enumerate():
+    if thread.name == "autolog-warm-up":
+        thread.join(60)
+warmed = "mlflow.tracking.context.registry" in sys.modules
+import mlflow
+mlflow.set_tracking_uri("sqlite:///" + os.path.join(sys.argv[1], "elsewhere.db"))
+import toyfw
+toyfw.Model().fit(1, epochs=2)
+runs = mlflow.MlflowClient().search_runs(["0"])
+print(warmed, len(runs), runs[0].info.status, sorted(os.listdir(".")))
+"""
+    cwd = tmp_path / "work"
+    cwd.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["AUTOLOG_SPOOL_DIR"] = str(tmp_path / "spool")
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "True 1 FINISHED []"

@@ -33,8 +33,8 @@ DESCRIPTIONS: dict[str, dict[str, Any]] = {
             "tests/reliability/test_fault_injection.py. One row per fault: fit time with "
             "autolog (log_every_n_steps=1) over the mean of the same-seed fits without "
             "autolog just before and after (target <= 1.10x; measured, not asserted), values "
-            "checked in the store after `autolog sync` (lost and duplicated: 0). The batching "
-            "retry budget per request is lowered to retry_timeout seconds for these tests."
+            "checked in the store after `autolog sync` (lost and duplicated: 0). Default "
+            "batching policy; the process's first autologged fit is an untimed warm-up."
         ),
         "plot": {"label": "name", "value": "ratio"},
     },

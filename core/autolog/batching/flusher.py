@@ -3,11 +3,12 @@
 One daemon *flusher* thread drains what callers enqueued (across all loggers), validates
 it item by item, packs it into ``log_batch``-sized chunks and queues per-run operations.
 A small pool of daemon *sender* threads per tracking store performs them. Per run, the
-operations form a FIFO: run creation, chunks with params or tags, artifacts, deferred work
-and run end go one at a time in order; chunks holding only metrics may overlap (up to the
+operations form a FIFO: run creation, chunks with params or tags, deferred work and run
+end go one at a time in order; chunks holding only metrics may overlap (up to the
 policy's ``max_in_flight``), as the store orders a metric's history by timestamp, step and
 value, not by arrival, and the flusher makes the caller-recorded timestamps of one key and
-step strictly increasing.
+step strictly increasing. Artifact uploads overlap with metric chunks but not with each
+other (a later upload may overwrite the same path).
 
 When a run's data cannot be delivered (retries exhausted, run refused, too much pending,
 ``flush`` timed out, interpreter exiting), the run switches to *spooling*: from then on its
@@ -40,6 +41,7 @@ from autolog.batching.spool import SpoolFile
 from autolog.batching.state import (
     BAD,
     CONTROL,
+    ENDING_RETRY_GRACE,
     METRIC,
     METRICS,
     PARAM,
@@ -184,9 +186,11 @@ class Engine:
                 self._internal_error(run, "validating logged data", exc)
         if inbox:
             self.wake.set()  # come back for the rest after the other runs had a turn
-        elif len(run.builder) and (
-            time.monotonic() - run.builder_since >= run.policy.flush_interval
-        ):
+        else:
+            run.drained_at = time.monotonic()
+        # Not only when the inbox is empty: a training loop logging every step keeps it
+        # from ever being empty, and its values would wait for the run's end.
+        if len(run.builder) and (time.monotonic() - run.builder_since >= run.policy.flush_interval):
             self._cut(run, new_ops)
         with self.lock:
             run.ops.extend(new_ops)
@@ -221,7 +225,9 @@ class Engine:
         if done is not None:
             new_ops.append(BatchOp(done))
         if len(run.builder) == 1 or done is not None:
-            run.builder_since = time.monotonic()
+            # The item has waited in the inbox since the last drain at most: count from
+            # then, so a value never waits for the store much longer than flush_interval.
+            run.builder_since = run.drained_at
 
     def _key(self, run: RunState, kind: str, key: object) -> str | None:
         if type(key) is str:
@@ -251,7 +257,10 @@ class Engine:
             self._tag(run, record[1], record[2], new_ops)
         elif kind == CONTROL:
             self._cut(run, new_ops)
-            new_ops.append(record[1])
+            op = record[1]
+            if isinstance(op, Barrier) and op.final:
+                run.ending_at = min(run.ending_at, time.monotonic() + ENDING_RETRY_GRACE)
+            new_ops.append(op)
         elif kind == BAD:
             run.reporter.invalid(record[1], record[2], record[3])
 
@@ -357,8 +366,9 @@ class Engine:
                     self._close_spool(run)
                 op.done.set()
                 continue
+            serial_busy = op.serial and any(o.serial for o in run.inflight)
             if run.spooling and op.spoolable:
-                if run.inflight and (op.ordered or run.replaying):
+                if run.inflight and (op.ordered or run.replaying or serial_busy):
                     return
                 run.ops.popleft()
                 self._spool_op(run, op)
@@ -366,7 +376,7 @@ class Engine:
             if op.ordered or run.run_id is None:
                 if run.inflight:
                     return
-            elif run.ordered_inflight or len(run.inflight) >= run.max_in_flight:
+            elif run.ordered_inflight or len(run.inflight) >= run.max_in_flight or serial_busy:
                 return
             run.ops.popleft()
             self._dispatch(run, op)
@@ -605,6 +615,7 @@ class Engine:
             self._settle(run, op, _failure(run, outcome, error), op)
 
     def _submit(self, run: RunState, op: SubmitOp) -> None:
+        _worker.submit = (run, op)
         try:
             op.fn()
         except Exception as exc:
@@ -612,7 +623,26 @@ class Engine:
                 f"submit:{op.description}",
                 f"{op.description} failed ({type(exc).__name__}: {exc}); training carried on.",
             )
+        finally:
+            _worker.submit = None
         self._settle(run, op, None)
+
+    def follow_up(self, run: RunState, op: Op) -> bool:
+        """Queue ``op`` right after the submitted work of ``run`` running on this thread.
+
+        What that work logs (a packaged model) belongs where the work was submitted: before
+        the run's end, and also once the logger is closed. Returns ``False`` when this
+        thread is not running work of ``run``.
+        """
+        current = getattr(_worker, "submit", None)
+        if current is None or current[0] is not run:
+            return False
+        submit = current[1]
+        with self.lock:
+            run.ops.insert(submit.follow_ups, op)
+            submit.follow_ups += 1
+            run.pending_values += op.values
+        return True
 
     def _replay(self, run: RunState, op: ReplayOp, client: MlflowClient) -> None:
         from autolog.batching import sync

@@ -15,6 +15,7 @@ flusher with one warning per key. Only the logger's own bugs raise, and only und
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -146,7 +147,7 @@ class BatchLogger:
         create: dict[str, Any] | None,
     ) -> None:
         if client is None:
-            uri = _current_tracking_uri()
+            uri = current_tracking_uri()
             timeout = policy.request_timeout
             key: tuple[Any, ...] = ("uri", uri, timeout)
 
@@ -155,7 +156,7 @@ class BatchLogger:
 
         else:
             given = client
-            uri = str(getattr(client, "tracking_uri", None) or _current_tracking_uri())
+            uri = str(getattr(client, "tracking_uri", None) or current_tracking_uri())
             key = ("client", id(client))
 
             def make_client() -> MlflowClient:
@@ -303,10 +304,19 @@ class BatchLogger:
         """Upload a directory's contents in the background."""
         self._artifact("log_artifacts", local_dir, artifact_path)
 
-    def _artifact(self, site: str, local_path: Any, artifact_path: Any) -> None:
+    def log_temp_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        """Hand over a directory made for this run inside a temporary folder of its own.
+
+        Like `log_artifacts`, but the enclosing folder belongs to the logger from now on:
+        it is deleted once uploaded, or moved (not copied) into the spool. Used for
+        packaged models, which can be large.
+        """
+        self._artifact("log_temp_artifacts", local_dir, artifact_path, temp=True)
+
+    def _artifact(self, site: str, local_path: Any, artifact_path: Any, temp: bool = False) -> None:
         try:
-            if self._closed:
-                return self._after_close(site)
+            if self._refuses_artifacts(site):
+                return None
             try:
                 path = os.path.abspath(os.fspath(local_path))
             except TypeError:
@@ -314,7 +324,7 @@ class BatchLogger:
                 return None
             if artifact_path is not None and not isinstance(artifact_path, str):
                 artifact_path = str(_text(artifact_path))
-            self._control(ArtifactOp(path, artifact_path, temp=False))
+            self._queue_artifact(site, ArtifactOp(path, artifact_path, temp=temp))
         except Exception as exc:
             self._bug(site, exc)
         return None
@@ -322,8 +332,8 @@ class BatchLogger:
     def log_text(self, text: str, artifact_file: str) -> None:
         """Write ``text`` to a temp file now and upload it as ``artifact_file`` later."""
         try:
-            if self._closed:
-                return self._after_close("log_text")
+            if self._refuses_artifacts("log_text"):
+                return None
             name = str(_text(artifact_file)).replace("\\", "/")
             if not name or name.startswith("/") or ".." in name.split("/"):
                 self._bad("artifact", name, "artifact_file must be a relative path")
@@ -337,10 +347,29 @@ class BatchLogger:
             local = os.path.join(temp_dir, filename)
             with open(local, "w", encoding="utf-8", errors="replace") as handle:
                 handle.write(content)
-            self._control(ArtifactOp(local, directory or None, temp=True))
+            self._queue_artifact("log_text", ArtifactOp(local, directory or None, temp=True))
         except Exception as exc:
             self._bug("log_text", exc)
         return None
+
+    # Work submitted to this run (model packaging) may log artifacts after end_run()
+    # closed the logger: they are queued right after that work, so before the run's end.
+
+    def _refuses_artifacts(self, site: str) -> bool:
+        if self._closed and not flusher.in_worker_thread():
+            self._after_close(site)
+            return True
+        return False
+
+    def _queue_artifact(self, site: str, op: ArtifactOp) -> None:
+        if flusher.in_worker_thread() and ENGINE.follow_up(self._state, op):
+            return
+        if self._closed:
+            if op.temp:
+                shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
+            self._after_close(site)
+            return
+        self._control(op)
 
     def submit(self, fn: Callable[[], None], *, description: str) -> None:
         """Run ``fn`` on this run's background worker, after everything logged before.
@@ -469,7 +498,7 @@ class BatchLogger:
             raise first
 
 
-def _current_tracking_uri() -> str:
+def current_tracking_uri() -> str:
     """MLflow's tracking URI as of now (importing MLflow only if someone else did)."""
     if "mlflow" not in sys.modules:
         # Nobody could have called mlflow.set_tracking_uri(): the environment decides,

@@ -21,6 +21,7 @@ the writer off for good and hands the request to ``log_batch``.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -150,14 +151,17 @@ def bulk_metric_writer(client: Any) -> Callable[[str, Sequence[MetricRow]], None
 def _make_writer(client: Any) -> BulkMetricWriter | None:
     try:
         from mlflow import MlflowClient
-        from mlflow.store.tracking.dbmodels.models import SqlMetric
-        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
         if type(client) is not MlflowClient:  # a wrapper has its reasons to see each call
             return None
         store = client._tracking_client.store
-        if type(store) is not SqlAlchemyStore:  # a subclass may store differently
-            return None
+        # Loaded already if the store is one: importing it (SQLAlchemy, alembic) for an
+        # HTTP store would cost the first run a second of CPU for nothing.
+        module = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
+        if module is None or type(store) is not module.SqlAlchemyStore:
+            return None  # a subclass may store differently
+        from mlflow.store.tracking.dbmodels.models import SqlMetric
+
         dialect = store.engine.dialect.name
         if dialect not in _DIALECTS:
             return None

@@ -7,7 +7,9 @@ in order by the sender threads (see `autolog.batching.flusher`).
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -54,11 +56,17 @@ BAD: Final = 5  # (BAD, kind, key, reason): the caller passed something unusable
 
 WAKE_AT: Final = 1000  # one full request's worth
 RECOVERY_FIRST: Final = 5.0  # seconds before a spooling run first tries its spool again
+# Once a run is ending (end_run, close, exit), a request that fails is not retried
+# for longer than this: the caller is waiting, the data goes to the spool, and the final
+# barrier replays the spool once more before the end anyway. Without an outage nothing
+# waits for it.
+ENDING_RETRY_GRACE: Final = 0.0
 # -- operations -----------------------------------------------------------------------
 
 
 class Op:
     ordered = True  # waits until nothing else of the run is in flight
+    serial = False  # unordered, but one at a time among serial ops (artifacts)
     spoolable = True  # written to the spool when the run is spooling
     detached = False  # already spooled while still in flight (flush timed out)
     values = 0  # metric/param/tag values it carries
@@ -80,10 +88,17 @@ class BatchOp(Op):
 
 
 class ArtifactOp(Op):
+    # An upload need not wait for metric requests in flight (nor hold them up), but two
+    # uploads keep their order: the later one may overwrite the same path.
+    ordered = False
+    serial = True
+
     def __init__(self, local_path: str, artifact_path: str | None, *, temp: bool) -> None:
         self.local_path = local_path
         self.artifact_path = artifact_path
-        self.temp = temp  # we made the file (log_text): delete it once uploaded or spooled
+        # We made the file in a temp folder of its own (log_text, packaged models): the
+        # folder is deleted once the file is uploaded, or moved into the spool.
+        self.temp = temp
 
 
 class EndOp(Op):
@@ -98,6 +113,7 @@ class SubmitOp(Op):
     def __init__(self, fn: Callable[[], None], description: str) -> None:
         self.fn = fn
         self.description = description
+        self.follow_ups = 0  # ops the work queued to run right after it (its artifacts)
 
 
 class ReplayOp(Op):
@@ -150,6 +166,7 @@ class RunState:
         # flusher-only state
         self.builder = ChunkBuilder()
         self.builder_since = 0.0
+        self.drained_at = time.monotonic()  # the inbox was last seen empty
         self.keys: dict[str, str | validation.Invalid] = {}
         self.params: dict[str, str] = {}
         self.ties: dict[str, list[Any]] = {}
@@ -165,6 +182,7 @@ class RunState:
         self.recovery_delay = RECOVERY_FIRST
         self.force_spool = False
         self.abort = threading.Event()
+        self.ending_at = math.inf  # set by the flusher when the final barrier arrives
         self.closed = False
         self.errors: list[BaseException] = []
 
@@ -182,4 +200,5 @@ class RunState:
             max_delay=self.policy.retry_max_delay,
             abort=self.abort,
             single_attempt=exiting,
+            cutoff=lambda: self.ending_at,
         )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import random
 import threading
 import time
@@ -67,6 +68,7 @@ _TRANSIENT_HTTP: Final = frozenset({408, 425, 429, 502, 503, 504})
 # A server that answers 500 may be hitting a transient database lock, or choking on one
 # item: retry a few times, then split the request to find out.
 SERVER_ERROR_ATTEMPTS: Final = 3
+_SLEEP_SLICE: Final = 0.1
 
 
 def is_http(uri: str) -> bool:
@@ -148,14 +150,27 @@ class Retry:
     max_delay: float
     abort: threading.Event  # set: give up now (flush timeout, memory spill, exit)
     single_attempt: Callable[[], bool] = lambda: False  # true at interpreter exit
+    # A moment after which to stop retrying whatever the deadline (the run is ending);
+    # read at every check, so it applies to requests already in their retry loop.
+    cutoff: Callable[[], float] = lambda: math.inf
 
     def give_up(self, deadline: float) -> bool:
-        return self.abort.is_set() or self.single_attempt() or time.monotonic() >= deadline
+        return (
+            self.abort.is_set()
+            or self.single_attempt()
+            or time.monotonic() >= min(deadline, self.cutoff())
+        )
 
     def sleep(self, attempt: int, deadline: float) -> None:
         delay = min(self.max_delay, self.initial_delay * (2**attempt))
         delay = delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
-        self.abort.wait(min(delay, max(0.0, deadline - time.monotonic())))
+        until = min(time.monotonic() + delay, deadline)
+        # In slices, so that a cutoff set meanwhile ends the wait in time.
+        while not self.abort.is_set():
+            left = min(until, self.cutoff()) - time.monotonic()
+            if left <= 0:
+                return
+            self.abort.wait(min(left, _SLEEP_SLICE))
 
 
 def call(fn: Callable[[], Any], retry: Retry) -> tuple[Outcome, BaseException | None]:

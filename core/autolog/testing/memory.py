@@ -154,6 +154,9 @@ class MemoryStore:
     def active_run_id(self) -> str | None:
         return self.active
 
+    def prepare(self) -> None:
+        return None  # nothing to warm up in memory
+
     def open(self, run_id: str | None, tags: Mapping[str, str]) -> _MemorySink:
         with self.lock:
             if run_id is None:

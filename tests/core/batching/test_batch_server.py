@@ -117,3 +117,54 @@ def test_outages_mid_stream_and_from_the_start(server: MlflowServer, spool_dir: 
     assert run.info.status == "KILLED"
     assert run.data.params == {"lr": "0.1", "batch": "32"}
     assert history(client, run.info.run_id, "loss") == [(i, 1.0 / (i + 1)) for i in range(1500)]
+
+
+def test_end_run_does_not_wait_out_the_retry_budget(server: MlflowServer, spool_dir: Path) -> None:
+    """The server dies mid-run; with the default 60 s retry budget per request, ending the
+    run stops retrying what fails, spools it, and returns: the training script goes on,
+    and ``autolog sync`` delivers everything once the server is back."""
+    logger = BatchLogger.start_run(run_name="ending-in-an-outage")
+    run_id = logger.wait_for_run(timeout=60)
+    assert run_id is not None
+    for step in range(100):
+        logger.log_metric("loss", float(step), step=step)
+    logger.flush()
+    server.kill()
+    for step in range(100, 200):
+        logger.log_metric("loss", float(step), step=step)
+    with pytest.warns(match="spool"):
+        logger.flush(timeout=0.5)  # the stream is now in a retry loop or spooling
+        began = time.monotonic()
+        logger.end_run()
+        ended = time.monotonic() - began
+    assert ended < 20, f"end_run waited {ended:.1f} s into a 60 s retry budget"
+    assert spool_files(spool_dir)
+
+    server.restart()
+    assert sync_spool(spool_dir, progress=False).ok
+    client = MlflowClient(server.url)
+    assert history(client, run_id, "loss") == [(s, float(s)) for s in range(200)]
+    assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_values_reach_the_store_while_logging_never_pauses(
+    server: MlflowServer, spool_dir: Path
+) -> None:
+    """A loop that logs all the time (a training step every millisecond) still has its
+    values sent every ``flush_interval``, not all at the end of the run."""
+    client = MlflowClient(server.url)
+    with BatchLogger.start_run(run_name="busy", flush_interval=0.3) as logger:
+        run_id = logger.wait_for_run(timeout=60)
+        assert run_id is not None
+        seen_while_logging = 0
+        step = 0
+        began = time.monotonic()
+        while time.monotonic() - began < 3.0:
+            logger.log_metric("loss", float(step), step=step)
+            step += 1
+            time.sleep(0.001)
+            if step % 500 == 0:
+                seen_while_logging = len(client.get_metric_history(run_id, "loss"))
+        logger.end_run()
+    assert seen_while_logging > 0, "nothing was sent while the loop was logging"
+    assert history(client, run_id, "loss") == [(s, float(s)) for s in range(step)]

@@ -249,3 +249,34 @@ def test_tracking_uri_is_pinned_at_creation(
     logger.close()
     assert logger.run_id is not None
     assert client.get_run(logger.run_id).data.metrics == {"m": 2.0}
+
+
+def test_submitted_work_logs_artifacts_after_end_run(
+    client: MlflowClient, tmp_path: Path, spool_dir: Path
+) -> None:
+    """Work submitted before ``end_run`` (model packaging) runs after it returned control
+    to the logger; what it logs is queued right after it, so before the run's end."""
+    import tempfile
+
+    logger = BatchLogger.start_run(run_name="packaged")
+    made: list[str] = []
+
+    def package() -> None:
+        time.sleep(0.3)  # end_run has closed the logger by now
+        folder = Path(tempfile.mkdtemp(prefix="test-model-")) / "model"
+        folder.mkdir()
+        (folder / "MLmodel").write_text("flavors: {}\n")
+        made.append(str(folder.parent))
+        logger.log_temp_artifacts(str(folder), "model")
+        logger.log_text("packaged", "notes.txt")
+
+    logger.submit(package, description="packaging a model")
+    logger.end_run()
+    run_id = logger.run_id
+    assert run_id is not None
+    assert {a.path for a in client.list_artifacts(run_id)} == {"model", "notes.txt"}
+    assert [a.path for a in client.list_artifacts(run_id, "model")] == ["model/MLmodel"]
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert made and not Path(made[0]).exists()  # the temp folder was the logger's to delete
+    with pytest.warns(match=r"log_text\(\) called after close"):
+        logger.log_text("late", "late.txt")  # outside submitted work: refused as before
