@@ -107,7 +107,10 @@ def autolog(
     for enabled in plan:
         registry.enable(enabled)
     if plan:
-        session.get_backend().prepare()
+        try:
+            session.get_backend().prepare()
+        except Exception as exc:  # only a head start: the first run does the work anyway
+            safety.report_failure("autolog", "warming up the first run", exc)
     return sorted(e.plugin.name for e in plan)
 
 

@@ -585,10 +585,9 @@ class Engine:
         run_id = run.run_id
 
         def upload() -> None:
-            if os.path.isdir(op.local_path):
-                client.log_artifacts(run_id, op.local_path, op.artifact_path)
-            else:
-                client.log_artifact(run_id, op.local_path, op.artifact_path)
+            transport.upload_artifact(
+                client, run_id, op.local_path, op.artifact_path, run.policy.request_timeout
+            )
 
         outcome, error = transport.call(upload, run.retry(self.is_exiting))
         if outcome == "item" and not op.detached:
@@ -604,7 +603,7 @@ class Engine:
         assert run.run_id is not None
         run_id = run.run_id
         outcome, error = transport.call(
-            lambda: client.set_terminated(run_id, op.status, op.end_time),
+            lambda: transport.end_run(client, run_id, op.status, op.end_time),
             run.retry(self.is_exiting),
         )
         if outcome == "item":
@@ -657,7 +656,14 @@ class Engine:
             retry = run.retry(self.is_exiting)
             if op.quick:
                 retry.single_attempt = lambda: True
-            outcome = sync.deliver(spool, client, retry, run.reporter, run_id=run_id)
+            outcome = sync.deliver(
+                spool,
+                client,
+                retry,
+                run.reporter,
+                run_id=run_id,
+                request_timeout=run.policy.request_timeout,
+            )
             complete, run_id = outcome.complete, outcome.run_id
         with self.lock:
             self._finish(run, op)

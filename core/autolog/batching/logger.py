@@ -53,6 +53,11 @@ __all__ = ["BatchLogger"]
 _TERMINAL_STATUSES: Final = ("FINISHED", "FAILED", "KILLED")
 
 
+#: Seconds a flush or end with a timeout still waits once the store is seen failing.
+FAILING_STORE_WAIT: Final = 0.5
+_WAIT_SLICE: Final = 0.05
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -465,12 +470,31 @@ class BatchLogger:
             while not barrier.done.wait(1.0):
                 ENGINE.ensure_started(state)
             return
-        if not barrier.done.wait(max(0.0, timeout)):
+        if not self._wait_while_worthwhile(barrier, timeout):
             state.force_spool = True
             state.abort.set()
             ENGINE.wake.set()
             # A short grace for the flusher to move what is left into the spool.
             barrier.done.wait(2.0)
+
+    def _wait_while_worthwhile(self, barrier: Barrier, timeout: float) -> bool:
+        """Wait for ``barrier`` up to ``timeout``; ``False`` to give up and spool.
+
+        While the store is failing (the run spools, or a request has just failed), the
+        rest would only wait for retries or a hung connection: give up after
+        `FAILING_STORE_WAIT` instead of the whole ``timeout``.
+        """
+        state = self._state
+        began = time.monotonic()
+        deadline = began + max(0.0, timeout)
+        while not barrier.done.wait(min(_WAIT_SLICE, max(0.0, deadline - time.monotonic()))):
+            now = time.monotonic()
+            if now >= deadline:
+                return False
+            failing = state.spooling or state.last_failure > began - FAILING_STORE_WAIT
+            if failing and now - began >= FAILING_STORE_WAIT:
+                return False
+        return True
 
     def _bad(self, kind: str, key: object, reason: str) -> None:
         self._inbox.append((BAD, kind, key, reason))

@@ -183,6 +183,7 @@ class RunState:
         self.force_spool = False
         self.abort = threading.Event()
         self.ending_at = math.inf  # set by the flusher when the final barrier arrives
+        self.last_failure = -math.inf  # when a request to the store last failed
         self.closed = False
         self.errors: list[BaseException] = []
 
@@ -201,4 +202,8 @@ class RunState:
             abort=self.abort,
             single_attempt=exiting,
             cutoff=lambda: self.ending_at,
+            failed=self._failed,
         )
+
+    def _failed(self) -> None:
+        self.last_failure = time.monotonic()

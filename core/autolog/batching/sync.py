@@ -56,6 +56,7 @@ def deliver(
     *,
     run_id: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    request_timeout: float = 30.0,
 ) -> Delivery:
     """Send ``spool``'s pending records in order; stop at the first undeliverable one."""
     contents = read_spool(spool.path)
@@ -100,10 +101,9 @@ def deliver(
             local = spool.path.parent / record["file"]
 
             def upload(local: Path = local, record: dict[str, Any] = record) -> None:
-                if record.get("is_dir"):
-                    client.log_artifacts(target, str(local), record.get("artifact_path"))
-                else:
-                    client.log_artifact(target, str(local), record.get("artifact_path"))
+                transport.upload_artifact(
+                    client, target, str(local), record.get("artifact_path"), request_timeout
+                )
 
             outcome, error = transport.call(upload, retry)
             if outcome == "item":
@@ -117,7 +117,7 @@ def deliver(
         elif kind == "end":
 
             def terminate(record: dict[str, Any] = record) -> None:
-                client.set_terminated(target, record["status"], record["end_time"])
+                transport.end_run(client, target, record["status"], record["end_time"])
 
             outcome, error = transport.call(terminate, retry)
             if outcome not in ("ok", "item"):
@@ -287,4 +287,9 @@ def _sync_one(
         single_attempt=lambda: uri in unreachable,
     )
     reporter = Reporter(f"spool file {spool.path.name}")
-    return deliver(spool, client, retry, reporter, on_progress=advance), uri
+    return (
+        deliver(
+            spool, client, retry, reporter, on_progress=advance, request_timeout=request_timeout
+        ),
+        uri,
+    )

@@ -18,6 +18,8 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
+import posixpath
 import random
 import threading
 import time
@@ -36,8 +38,10 @@ __all__ = [
     "SendResult",
     "classify",
     "client_for",
+    "end_run",
     "is_http",
     "send_chunk",
+    "upload_artifact",
 ]
 
 Outcome = Literal["ok", "transient", "server", "item", "run"]
@@ -153,6 +157,7 @@ class Retry:
     # A moment after which to stop retrying whatever the deadline (the run is ending);
     # read at every check, so it applies to requests already in their retry loop.
     cutoff: Callable[[], float] = lambda: math.inf
+    failed: Callable[[], None] = lambda: None  # told of every transient failure
 
     def give_up(self, deadline: float) -> bool:
         return (
@@ -184,6 +189,8 @@ def call(fn: Callable[[], Any], retry: Retry) -> tuple[Outcome, BaseException | 
             return "ok", None
         except Exception as exc:
             outcome = classify(exc)
+            if outcome in ("transient", "server"):
+                retry.failed()
             if outcome == "server":
                 server_errors += 1
                 if server_errors >= SERVER_ERROR_ATTEMPTS:
@@ -251,6 +258,97 @@ def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) ->
             result.error = error
             break
     return result
+
+
+def upload_artifact(
+    client: MlflowClient,
+    run_id: str,
+    local_path: str,
+    artifact_path: str | None,
+    request_timeout: float,
+) -> None:
+    """Upload a file, or a directory's contents, to the run's artifacts; one attempt.
+
+    Through a tracking server's artifact proxy (``mlflow-artifacts:``, what ``mlflow
+    server`` uses by default) each file is sent once with ``request_timeout``: MLflow's
+    artifact client retries on its own for minutes, which would hold up the end of a run
+    while the server is down, out of reach of our retry policy and its cutoff. Other
+    artifact stores (local folders, S3, ...) go through MLflow's client.
+    """
+    repo = _proxied_artifact_repo(client, run_id)
+    if repo is None:
+        if os.path.isdir(local_path):
+            client.log_artifacts(run_id, local_path, artifact_path)
+        else:
+            client.log_artifact(run_id, local_path, artifact_path)
+        return
+    if not os.path.isdir(local_path):
+        _put(repo, local_path, artifact_path, request_timeout)
+        return
+    for root, _dirs, files in os.walk(local_path):
+        relative = os.path.relpath(root, local_path)
+        parts = [p for p in (artifact_path, relative.replace(os.sep, "/")) if p and p != "."]
+        for name in sorted(files):
+            _put(repo, os.path.join(root, name), "/".join(parts) or None, request_timeout)
+
+
+def end_run(client: MlflowClient, run_id: str, status: str, end_time: int) -> None:
+    """Mark the run terminated with one request.
+
+    ``MlflowClient.set_terminated`` also stops the store's async-logging queue (which the
+    store instance shares with the user's own MLflow calls) and fetches the run and its
+    experiment to print a link from our background thread; only the update is ours to do.
+    """
+    store: Any = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if store is None or not hasattr(store, "update_run_info"):  # MLflow laid out otherwise
+        client.set_terminated(run_id, status, end_time)
+        return
+    from mlflow.entities import RunStatus
+
+    store.update_run_info(
+        run_id, run_status=RunStatus.from_string(status), end_time=end_time, run_name=None
+    )
+
+
+def _proxied_artifact_repo(client: MlflowClient, run_id: str) -> Any:
+    try:
+        from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+        from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
+    except ImportError:  # pragma: no cover - MLflow laid out differently
+        return None
+    repo: Any = client._tracking_client._get_artifact_repo(run_id)
+    # mlflow-artifacts:/ URIs only differ in how the server's URL is found.
+    if type(repo) not in (HttpArtifactRepository, MlflowArtifactsRepository):
+        return None
+    proxied: Any = repo
+    # Multipart uploads (opt-in in MLflow) take another route: leave them to MLflow.
+    return None if proxied._is_multipart_upload_enabled() else proxied
+
+
+def _put(repo: Any, local_file: str, artifact_dir: str | None, request_timeout: float) -> None:
+    from mlflow.utils import mime_type_utils, request_utils, rest_utils
+
+    name = os.path.basename(local_file)
+    endpoint = posixpath.join("/", *((artifact_dir, name) if artifact_dir else (name,)))
+    http_request: Any = rest_utils.http_request
+    guess_mime_type: Any = mime_type_utils._guess_mime_type
+    with open(local_file, "rb") as handle:
+        response = http_request(
+            repo._host_creds,
+            endpoint,
+            "PUT",
+            data=handle,
+            extra_headers={"Content-Type": guess_mime_type(name)},
+            max_retries=0,
+            backoff_factor=0,
+            backoff_jitter=0,
+            timeout=request_timeout,
+            raise_on_status=False,
+        )
+    if response.status_code in _TRANSIENT_HTTP:
+        raise TransientHTTPError(f"PUT {endpoint}: HTTP {response.status_code}")
+    raise_for_status: Any = request_utils.augmented_raise_for_status
+    raise_for_status(response)
 
 
 def _reason(error: BaseException | None) -> str:
