@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 from autolog.api import autolog, available_plugins, disable
-from autolog.plugin import Call, Patch, Plugin, PluginDeclarationError, PluginOptions, RunSink
+from autolog.plugin import (
+    Call,
+    Patch,
+    Plugin,
+    PluginDeclarationError,
+    PluginOptions,
+    RunSink,
+    guard,
+)
 from autolog.safety import AutologWarning
 
 if TYPE_CHECKING:
@@ -32,6 +40,7 @@ __all__ = [
     "autolog",
     "available_plugins",
     "disable",
+    "guard",
 ]
 
 

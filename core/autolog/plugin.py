@@ -10,12 +10,15 @@ plugin's options and a `RunSink` to log through. A hook never sees MLflow.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from packaging.requirements import InvalidRequirement, Requirement
+
+from autolog import safety
 
 if TYPE_CHECKING:
     import inspect
@@ -27,12 +30,33 @@ __all__ = [
     "PluginDeclarationError",
     "PluginOptions",
     "RunSink",
+    "guard",
 ]
 
 _TARGET = re.compile(
     r"^(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<path>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$"
 )
 _PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@contextlib.contextmanager
+def guard(plugin: str, site: str) -> Iterator[None]:
+    """Run plugin code that the framework calls by itself, so it never breaks training.
+
+    Hooks declared on a `Patch` are guarded by the core. Code the framework calls
+    directly (a callback method, a training hook handed to the framework) is not: wrap
+    its body in ``with guard(plugin, site):``. An exception is swallowed and reported
+    once per ``site`` as an `AutologWarning` naming the plugin and the site; under
+    ``AUTOLOG_TESTING=1`` it propagates, so the plugin's tests see it.
+
+        def on_epoch_end(self, epoch, logs=None):
+            with guard("myplugin", "callback on_epoch_end"):
+                self.sink.log_metrics(logs, step=epoch)
+    """
+    try:
+        yield
+    except Exception as exc:
+        safety.report_failure(plugin, site, exc)
 
 
 class PluginDeclarationError(TypeError):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from autolog.safety import report_failure
+from autolog.plugin import guard
 from autolog_keras import params as model_params
 from autolog_keras import snapshots
 from autolog_keras.compat import KerasFlavor
@@ -53,11 +53,9 @@ def _guarded(method: _F) -> _F:
 
     @functools.wraps(method)
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
+        with guard(PLUGIN, site):
             return method(self, *args, **kwargs)
-        except Exception as exc:
-            report_failure(PLUGIN, site, exc)
-            return None
+        return None
 
     return guarded  # type: ignore[return-value]
 

@@ -15,7 +15,7 @@ On steps that are not due the hook fetches nothing, so the session call is exact
 Estimator would have made; on due steps it adds the loss, which the loop fetches anyway.
 
 The hook runs inside the user's ``train`` call, where the core's guards do not reach: each
-of its methods reports its own failures through :func:`autolog.safety.report_failure` (a
+of its methods reports its own failures through `autolog.guard` (a
 warning; an exception under ``AUTOLOG_TESTING=1``) and then switches the hook off, so
 training carries on unlogged rather than failing.
 """
@@ -27,8 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from autolog.plugin import RunSink
-from autolog.safety import report_failure
+from autolog.plugin import RunSink, guard
 
 __all__ = ["LOSS_METRIC", "RESYNC_SECS", "make_loss_hook"]
 
@@ -46,12 +45,13 @@ def _guarded(method: _F) -> _F:
 
     @functools.wraps(method)
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except Exception as exc:
-            self._loss = None  # stop fetching and logging for the rest of this training
-            report_failure(PLUGIN, site, exc)
-            return None
+        with guard(PLUGIN, site):
+            try:
+                return method(self, *args, **kwargs)
+            except Exception:
+                self._loss = None  # stop fetching and logging for the rest of this training
+                raise
+        return None
 
     return guarded  # type: ignore[return-value]
 
