@@ -206,9 +206,16 @@ class Stores:
             yield server.url
 
 
-def run_child(config: str, tracking_uri: str, work: Path) -> dict[str, Any]:
+def run_child(
+    config: str, tracking_uri: str, work: Path, tf_threads: int | None = None
+) -> dict[str, Any]:
     child_work = work / f"child-{config}-{time.monotonic_ns()}"
     child_work.mkdir()
+    env = dict(os.environ)
+    if tf_threads is not None:
+        # TensorFlow's op thread pools: on a 2-core machine the default lets a tiny
+        # model's steps bounce between cores, and run-to-run times vary by +-20%.
+        env["TF_NUM_INTRAOP_THREADS"] = env["TF_NUM_INTEROP_THREADS"] = str(tf_threads)
     proc = subprocess.run(
         [
             sys.executable,
@@ -223,6 +230,7 @@ def run_child(config: str, tracking_uri: str, work: Path) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=1200,
+        env=env,
     )
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
@@ -236,6 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--store", choices=("sqlite", "server"), default="sqlite")
     parser.add_argument("--output", default=str(RESULTS))
+    parser.add_argument(
+        "--tf-threads",
+        type=int,
+        default=None,
+        help="TensorFlow intra-/inter-op threads in every configuration (default: TF's)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--uri", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
@@ -264,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.repeats):
             for config in runnable:
                 with stores.fresh() as uri:
-                    result = run_child(config, uri, Path(root))
+                    result = run_child(config, uri, Path(root), args.tf_threads)
                 samples[config].append(result)
                 console.log(
                     f"rep {rep + 1}/{args.repeats} {config:15s} "
@@ -325,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 },
                 "repeats": args.repeats,
                 "store": args.store,
+                "tf_threads": args.tf_threads,
                 "python": platform.python_version(),
                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                 "versions": _versions(),

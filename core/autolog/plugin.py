@@ -10,10 +10,9 @@ plugin's options and a `RunSink` to log through. A hook never sees MLflow.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -22,6 +21,7 @@ from autolog import safety
 
 if TYPE_CHECKING:
     import inspect
+    from types import TracebackType
 
 __all__ = [
     "Call",
@@ -39,24 +39,41 @@ _TARGET = re.compile(
 _PLUGIN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-@contextlib.contextmanager
-def guard(plugin: str, site: str) -> Iterator[None]:
+class guard:
     """Run plugin code that the framework calls by itself, so it never breaks training.
 
     Hooks declared on a `Patch` are guarded by the core. Code the framework calls
     directly (a callback method, a training hook handed to the framework) is not: wrap
     its body in ``with guard(plugin, site):``. An exception is swallowed and reported
     once per ``site`` as an `AutologWarning` naming the plugin and the site; under
-    ``AUTOLOG_TESTING=1`` it propagates, so the plugin's tests see it.
+    ``AUTOLOG_TESTING=1`` it propagates, so the plugin's tests see it. A guard holds no
+    state while in use: one instance may be reused, also across threads, which keeps
+    per-step callbacks cheap.
 
         def on_epoch_end(self, epoch, logs=None):
             with guard("myplugin", "callback on_epoch_end"):
                 self.sink.log_metrics(logs, step=epoch)
     """
-    try:
-        yield
-    except Exception as exc:
-        safety.report_failure(plugin, site, exc)
+
+    __slots__ = ("plugin", "site")
+
+    def __init__(self, plugin: str, site: str) -> None:
+        self.plugin = plugin
+        self.site = site
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False  # KeyboardInterrupt and the like are the user's
+        safety.report_failure(self.plugin, self.site, exc)
+        return True
 
 
 class PluginDeclarationError(TypeError):

@@ -49,11 +49,11 @@ _MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "fmeasure", "iou", "top
 
 
 def _guarded(method: _F) -> _F:
-    site = f"callback {method.__name__}"
+    guarding = guard(PLUGIN, f"callback {method.__name__}")
 
     @functools.wraps(method)
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with guard(PLUGIN, site):
+        with guarding:
             return method(self, *args, **kwargs)
         return None
 

@@ -41,11 +41,11 @@ PLUGIN = "tf_estimator"
 
 
 def _guarded(method: _F) -> _F:
-    site = f"loss hook {method.__name__}"
+    guarding = guard(PLUGIN, f"loss hook {method.__name__}")
 
     @functools.wraps(method)
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with guard(PLUGIN, site):
+        with guarding:
             try:
                 return method(self, *args, **kwargs)
             except Exception:
