@@ -23,6 +23,12 @@ process.
 Usage::
 
     python benchmarks/keras_overhead.py [--repeats 5] [--store sqlite|server] [--configs a,b]
+                                        [--tf-threads 1]
+
+``--tf-threads 1`` gives every configuration one TensorFlow intra-op and one inter-op
+thread. On a 2-core machine TensorFlow's default pools make this tiny model's run time
+vary by +-20% from one process to the next, which hides a 5% target; pinned, the spread
+is a few percent. The recorded results say which setting they used (``tf_threads``).
 
 Prints a table and writes ``benchmarks/results/keras_overhead.json``.
 """

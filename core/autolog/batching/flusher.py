@@ -175,6 +175,7 @@ class Engine:
         new_ops: list[Op] = []
         budget = _DRAIN_SLICE
         inbox = run.inbox
+        run.previous_pass, run.this_pass = run.this_pass, time.monotonic()
         if run.wake_at:
             run.wake_at = WAKE_AT
         while inbox and (budget > 0 or run.force_spool):
@@ -186,8 +187,6 @@ class Engine:
                 self._internal_error(run, "validating logged data", exc)
         if inbox:
             self.wake.set()  # come back for the rest after the other runs had a turn
-        else:
-            run.drained_at = time.monotonic()
         # Not only when the inbox is empty: a training loop logging every step keeps it
         # from ever being empty, and its values would wait for the run's end.
         if len(run.builder) and (time.monotonic() - run.builder_since >= run.policy.flush_interval):
@@ -225,9 +224,9 @@ class Engine:
         if done is not None:
             new_ops.append(BatchOp(done))
         if len(run.builder) == 1 or done is not None:
-            # The item has waited in the inbox since the last drain at most: count from
-            # then, so a value never waits for the store much longer than flush_interval.
-            run.builder_since = run.drained_at
+            # The item reached the inbox after the previous pass began: count from then,
+            # so a value never waits for the store much longer than flush_interval.
+            run.builder_since = run.previous_pass
 
     def _key(self, run: RunState, kind: str, key: object) -> str | None:
         if type(key) is str:

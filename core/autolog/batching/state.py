@@ -166,7 +166,8 @@ class RunState:
         # flusher-only state
         self.builder = ChunkBuilder()
         self.builder_since = 0.0
-        self.drained_at = time.monotonic()  # the inbox was last seen empty
+        # When the flusher's previous and current passes over the inbox began.
+        self.previous_pass = self.this_pass = time.monotonic()
         self.keys: dict[str, str | validation.Invalid] = {}
         self.params: dict[str, str] = {}
         self.ties: dict[str, list[Any]] = {}
