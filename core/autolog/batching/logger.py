@@ -367,7 +367,7 @@ class BatchLogger:
         return False
 
     def _queue_artifact(self, site: str, op: ArtifactOp) -> None:
-        if flusher.in_worker_thread() and ENGINE.follow_up(self._state, op):
+        if ENGINE.follow_up(self._state, op):  # False unless in this run's submitted work
             return
         if self._closed:
             if op.temp:
