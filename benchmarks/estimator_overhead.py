@@ -6,14 +6,22 @@ what logging the loss at *every* step costs (``log_every_n_steps=1``, the worst 
 plugin allows); the plugin's default cadence and the default artifacts are measured too.
 ``hook_only`` passes the plugin's loss hook to ``train`` by hand, logging into a sink that
 drops everything: it separates what the plugin costs per step from what a run costs (MLflow
-run creation, the background writes, the final flush).
+run creation, the background writes, the final flush). ``empty_hook`` passes a hook that
+does nothing: with TensorFlow's default thread pools even that slows a step of this size
+down (the pools' threads go idle between steps that take a little longer to start), so it
+is the floor for any per-step hook.
 
-Each measurement runs in a fresh Python process. There, a 10-step ``train`` first pays the
-once-per-process costs (TensorFlow's first graph, MLflow's lazily imported run context);
-it is timed too and reported as ``first_train_s``, and the 2,000-step ``train`` that
-follows is what the ratios compare. Configurations are interleaved
-round-robin, so a noisy machine slows all of them alike, and the medians over the
-repetitions are compared with the no-autologging baseline measured by this same script.
+Each configuration is compared with no autologging *in the same process*: the process
+runs ``--pairs`` pairs of 2,000-step trainings, one without autolog (``autolog.disable()``)
+and one with the configuration, in ABBA order, each a new estimator (and with autolog a new
+run). A pair's ratio is its two trainings' times divided; the result is the median ratio
+over every pair of every process. On this 2-core machine two processes running the very
+same training differ by up to 15%, which would drown a 5% target; two neighbouring
+trainings in one process differ far less. ``none`` pairs no autologging with itself: its
+ratio is the measurement's own noise. Before the pairs, a 10-step ``train`` without and one
+with the configuration pay the once-per-process costs (TensorFlow's first graph, MLflow's
+lazily imported run context); the second is reported as ``first_train_s``. Processes of
+the different configurations are interleaved round-robin.
 
 The timed section is the ``train`` call. With autolog it includes creating the MLflow run,
 every logged item reaching the store, the checkpoint snapshot and the run's end: the
@@ -23,7 +31,12 @@ store (whose schema already exists) and built the estimator.
 
 Usage::
 
-    python benchmarks/estimator_overhead.py [--repeats 5] [--configs a,b,...]
+    python benchmarks/estimator_overhead.py [--repeats 3] [--pairs 4] [--configs a,b,...]
+                                            [--tf-threads 1]
+
+``--tf-threads 1`` gives every configuration one TensorFlow intra-op and one inter-op
+thread, which steadies the timings further. The recorded results say which settings they
+used.
 
 Prints a table and writes ``benchmarks/results/estimator_overhead.json``.
 """
@@ -46,6 +59,7 @@ RESULTS = Path(__file__).parent / "results" / "estimator_overhead.json"
 
 CONFIGS: dict[str, str] = {
     "none": "no autologging",
+    "empty_hook": "a SessionRunHook that does nothing, passed by hand",
     "hook_only": "the plugin's loss hook alone, every step, into a null sink",
     "autolog_step": "autolog, loss every step, no artifacts",
     "autolog_step_artifacts": "autolog, loss every step, checkpoint artifact",
@@ -60,7 +74,7 @@ WARMUP_STEPS = 10
 # One measurement (in the child process) ---------------------------------------------------
 
 
-def measure(config: str, store: str) -> dict[str, Any]:
+def measure(config: str, store: str, pairs: int = 1) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store}/mlflow.db"
     os.environ["AUTOLOG_SPOOL_DIR"] = f"{store}/spool"
@@ -71,7 +85,6 @@ def measure(config: str, store: str) -> dict[str, Any]:
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     # MLflow opens (and checks) a store once per URI: keep that out of the first run.
     mlflow.MlflowClient().search_experiments()
-    _enable(config)
 
     import tensorflow as tf
 
@@ -84,32 +97,37 @@ def measure(config: str, store: str) -> dict[str, Any]:
         ds = tf.data.Dataset.from_tensor_slices(({"x": x}, y))
         return ds.shuffle(ROWS, seed=0).repeat().batch(BATCH)
 
-    def make_estimator() -> Any:
-        return tf.estimator.LinearClassifier(
+    def train(with_config: bool, steps: int) -> tuple[float, float]:
+        _enable(config if with_config else "none")
+        hooks = []
+        if with_config and config == "empty_hook":
+            hooks = [tf.estimator.SessionRunHook()]
+        if with_config and config == "hook_only":
+            from autolog_tf_estimator.hooks import make_loss_hook
+
+            hooks = [make_loss_hook(_NullSink(), 1)]  # type: ignore[arg-type]
+        estimator = tf.estimator.LinearClassifier(
             [tf.feature_column.numeric_column("x", shape=(FEATURES,))],
             model_dir=tempfile.mkdtemp(dir=store, prefix="model-"),
             config=tf.estimator.RunConfig(tf_random_seed=0),
         )
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        estimator.train(input_fn, steps=steps, hooks=hooks)
+        return time.perf_counter() - wall0, time.process_time() - cpu0
 
-    def make_hooks() -> list[Any]:
-        if config != "hook_only":
-            return []
-        from autolog_tf_estimator.hooks import make_loss_hook
-
-        return [make_loss_hook(_NullSink(), 1)]  # type: ignore[arg-type]
-
-    # A short first training pays the once-per-process costs (TensorFlow's graph-building
+    # Short first trainings pay the once-per-process costs (TensorFlow's graph-building
     # caches, MLflow's lazily imported run context such as GitPython) outside the clock;
-    # it is timed separately and reported as "first_train".
-    wall0 = time.perf_counter()
-    make_estimator().train(input_fn, steps=WARMUP_STEPS, hooks=make_hooks())
-    first = time.perf_counter() - wall0
+    # the configuration's is reported as "first".
+    train(False, WARMUP_STEPS)
+    first = train(True, WARMUP_STEPS)[0]
 
-    estimator, hooks = make_estimator(), make_hooks()
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    estimator.train(input_fn, steps=STEPS, hooks=hooks)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    return {"config": config, "wall": wall, "cpu": cpu, "first": first, "runs": _run_count()}
+    samples: list[dict[str, list[float]]] = []
+    for index in range(pairs):
+        # ABBA order: a machine speeding up or slowing down favours neither side.
+        order = (False, True) if index % 2 == 0 else (True, False)
+        pair = {str(side): list(train(side, STEPS)) for side in order}
+        samples.append({"baseline": pair["False"], "config": pair["True"]})
+    return {"config": config, "pairs": samples, "first": first, "runs": _run_count()}
 
 
 class _NullSink:
@@ -118,10 +136,12 @@ class _NullSink:
 
 
 def _enable(config: str) -> None:
-    if not config.startswith("autolog"):
-        return
     import autolog
     import autolog.batching  # imported by the first run anyway: keep it out of the timing
+
+    if not config.startswith("autolog"):
+        autolog.disable()
+        return
 
     options: dict[str, Any] = {}
     if config in ("autolog_step", "autolog_step_artifacts"):
@@ -154,10 +174,15 @@ def init_store(store: str) -> None:
         os.chdir(here)
 
 
-def run_child(config: str, store: str) -> dict[str, Any]:
+def run_child(config: str, store: str, pairs: int, tf_threads: int | None) -> dict[str, Any]:
+    env = dict(os.environ)
+    if tf_threads is not None:
+        env["TF_NUM_INTRAOP_THREADS"] = env["TF_NUM_INTEROP_THREADS"] = str(tf_threads)
+    command = [sys.executable, os.path.abspath(__file__), "--child", config, "--store", store]
     proc = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--child", config, "--store", store],
+        [*command, "--pairs", str(pairs)],
         cwd=store,
+        env=env,
         capture_output=True,
         text=True,
         timeout=1200,
@@ -169,23 +194,24 @@ def run_child(config: str, store: str) -> dict[str, Any]:
 
 
 def summarize(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    base_wall = statistics.median(r["wall"] for r in samples["none"])
-    base_cpu = statistics.median(r["cpu"] for r in samples["none"])
     rows = []
     for config, results in samples.items():
-        walls = [r["wall"] for r in results]
-        cpus = [r["cpu"] for r in results]
+        pairs = [pair for result in results for pair in result["pairs"]]
+        walls = [pair["config"][0] for pair in pairs]
+        cpus = [pair["config"][1] for pair in pairs]
         rows.append(
             {
                 "config": config,
                 "description": CONFIGS[config],
                 "median_wall_s": statistics.median(walls),
                 "median_cpu_s": statistics.median(cpus),
+                "median_baseline_wall_s": statistics.median(p["baseline"][0] for p in pairs),
                 "median_first_train_s": statistics.median(r["first"] for r in results),
-                "wall_ratio": statistics.median(walls) / base_wall,
-                "cpu_ratio": statistics.median(cpus) / base_cpu,
+                "wall_ratio": statistics.median(p["config"][0] / p["baseline"][0] for p in pairs),
+                "cpu_ratio": statistics.median(p["config"][1] / p["baseline"][1] for p in pairs),
                 "target_ratio": TARGETS.get(config),
                 "wall_s": walls,
+                "baseline_wall_s": [p["baseline"][0] for p in pairs],
                 "cpu_s": cpus,
             }
         )
@@ -194,7 +220,9 @@ def summarize(samples: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3, help="processes per configuration")
+    parser.add_argument("--pairs", type=int, default=4, help="timed pairs per process")
+    parser.add_argument("--tf-threads", type=int, default=None, help="pin TF's thread pools")
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -202,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
-        print("RESULT " + json.dumps(measure(args.child, args.store)), flush=True)
+        result = measure(args.child, args.store, args.pairs)
+        print("RESULT " + json.dumps(result), flush=True)
         return 0
 
     from rich.console import Console
@@ -213,28 +242,36 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - set(CONFIGS))
     if unknown:
         parser.error(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
-    if "none" not in wanted:
-        wanted.insert(0, "none")
 
     samples: dict[str, list[dict[str, Any]]] = {c: [] for c in wanted}
     with tempfile.TemporaryDirectory(prefix="autolog-estimator-bench-") as root:
         init_store(root)
         for rep in range(args.repeats):
             for config in wanted:
-                result = run_child(config, root)
+                result = run_child(config, root, args.pairs, args.tf_threads)
                 samples[config].append(result)
                 console.log(
-                    f"rep {rep + 1}/{args.repeats} {config:24s} "
-                    f"wall {result['wall']:.2f}s cpu {result['cpu']:.2f}s"
+                    f"rep {rep + 1}/{args.repeats} {config:24s} wall s (baseline/config) "
+                    + " ".join(
+                        f"{p['baseline'][0]:.2f}/{p['config'][0]:.2f}" for p in result["pairs"]
+                    )
                 )
         runs_logged = samples[wanted[-1]][-1]["runs"]
 
     rows = summarize(samples)
     table = Table(
         title=f"Estimator.train overhead, {STEPS:,} steps "
-        f"(median of {args.repeats}, fresh process each)"
+        f"({args.repeats} processes x {args.pairs} pairs, median ratio within pairs)"
     )
-    columns = ("configuration", "wall s", "x baseline", "cpu s", "cpu x", "target", "1st train s")
+    columns = (
+        "configuration",
+        "baseline s",
+        "wall s",
+        "x baseline",
+        "cpu x",
+        "target",
+        "1st train s",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "configuration" else "right")
     for row in rows:
@@ -242,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         ok = target is None or row["wall_ratio"] <= target
         table.add_row(
             row["description"],
+            f"{row['median_baseline_wall_s']:.2f}",
             f"{row['median_wall_s']:.2f}",
             f"[{'green' if ok else 'red'}]{row['wall_ratio']:.3f}x[/]",
-            f"{row['median_cpu_s']:.2f}",
             f"{row['cpu_ratio']:.3f}x",
             "" if target is None else f"<= {target:.2f}x",
             f"{row['median_first_train_s']:.2f}",
@@ -264,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             "store": "sqlite",
         },
         "repeats": args.repeats,
+        "pairs_per_process": args.pairs,
+        "tf_threads": args.tf_threads,
         "runs_in_store_at_end": runs_logged,
         "python": platform.python_version(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

@@ -108,7 +108,8 @@ def autolog(
         registry.enable(enabled)
     if plan:
         try:
-            session.get_backend().prepare()
+            log_models = any(e.options.log_models is not False for e in plan)
+            session.get_backend().prepare(log_models=log_models)
         except Exception as exc:  # only a head start: the first run does the work anyway
             safety.report_failure("autolog", "warming up the first run", exc)
     return sorted(e.plugin.name for e in plan)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from autolog import warmup
 from autolog.redaction import redact_mapping, redact_value
 
 if TYPE_CHECKING:
@@ -100,14 +100,19 @@ class MlflowBackend:
                 return str(run.info.run_id)
         return os.environ.get("MLFLOW_RUN_ID") or None
 
-    def prepare(self) -> None:
-        """Warm up, in a daemon thread, what the first run needs (see `_warm_up`)."""
-        global _warm_up_started
-        with _warm_up_lock:
-            if _warm_up_started:
-                return
-            _warm_up_started = True
-        threading.Thread(target=_warm_up, name="autolog-warm-up", daemon=True).start()
+    def prepare(self, *, log_models: bool = False) -> None:
+        """Warm up, in autolog's warm-up thread, what the first run needs (see `_warm_up`).
+
+        With ``log_models``, also MLflow's map of installed distributions, which the first
+        packaged model needs (`autolog.models.warm_up`): started here rather than when
+        training starts, it is usually built before training begins, instead of taking a
+        core away from the first ``fit``.
+        """
+        warmup.submit("mlflow client", _warm_up)
+        if log_models:
+            from autolog import models
+
+            models.warm_up()
 
     def open(self, run_id: str | None, tags: Mapping[str, str]) -> MlflowSink:
         from autolog.batching import BatchLogger
@@ -115,10 +120,6 @@ class MlflowBackend:
         if run_id is not None:
             return MlflowSink(BatchLogger(run_id))
         return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))))
-
-
-_warm_up_lock = threading.Lock()
-_warm_up_started = False
 
 
 def _warm_up() -> None:

@@ -39,6 +39,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from autolog import warmup
+
 __all__ = ["ArtifactLogger", "package_model", "pip_requirements", "warm_up"]
 
 
@@ -147,34 +149,21 @@ def _packages_distributions() -> Mapping[str, list[str]]:
     return requirements_utils._MODULES_TO_PACKAGES or {}
 
 
-_warm_lock = threading.Lock()
-_warm_started: set[tuple[str, tuple[str, ...]]] = set()
-
-
 def warm_up(flavor: str | None = None, requirements: Iterable[str] = ()) -> None:
-    """Start, in a daemon thread, the one-off work the first packaged model would do.
+    """Start, in autolog's warm-up thread, the one-off work the first packaged model does.
 
     The first ``save_model`` of a process spends seconds in MLflow's requirement checks
-    (mapping every installed file to its distribution). Calling this when training starts
-    overlaps that with training, instead of adding it to the end of the first ``fit``.
+    (mapping every installed file to its distribution). ``autolog()`` starts that part
+    (no ``flavor``) as soon as a plugin that logs models is enabled; a plugin calls this
+    again with its flavor when training starts, to import the flavor and pin its
+    requirements while training runs, instead of at the end of the first ``fit``.
     Idempotent and cheap after the first call; errors are left for the real packaging to
     report.
     """
-    key = (flavor or "", tuple(requirements))
-    with _warm_lock:
-        if key in _warm_started:
-            return
-        _warm_started.add(key)
-
-    def work() -> None:
-        try:
-            _packages_distributions()
-            if flavor is not None:
-                pip_requirements(flavor, key[1])
-        except Exception:  # the real packaging reports it
-            return
-
-    threading.Thread(target=work, name="autolog-model-warm-up", daemon=True).start()
+    warmup.submit(("packaging", None, ()), _packages_distributions)
+    if flavor is not None:
+        pinned = tuple(requirements)
+        warmup.submit(("packaging", flavor, pinned), lambda: pip_requirements(flavor, pinned))
 
 
 def _requirement_name(requirement: str) -> str:

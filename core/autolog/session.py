@@ -51,10 +51,11 @@ class RunBackend(Protocol):
         """A sink for ``run_id``, or for a new run (created with ``tags``) when ``None``."""
         ...
 
-    def prepare(self) -> None:
+    def prepare(self, *, log_models: bool = False) -> None:
         """Start, in the background, the one-off work the first run would otherwise do.
 
-        Called when autologging is enabled; must return at once and never raise.
+        Called when autologging is enabled, with ``log_models`` true when an enabled
+        plugin may package models; must return at once and never raise.
         """
         ...
 

@@ -99,7 +99,7 @@ def test_evaluate_after_fit_lands_in_the_same_run(toyfw, tracking) -> None:
 
 def test_autolog_warms_up_the_first_run_without_touching_any_store(tmp_path: Path) -> None:
     """autolog() prepares the first run in the background (MLflow's client side, the
-    run context) but opens no store: the script may still call ``set_tracking_uri``,
+    run context, the installed-distribution map model packaging needs) but opens no store: the script may still call ``set_tracking_uri``,
     and MLflow's default ``./mlflow.db`` must not appear in the working directory."""
     import subprocess
     import sys
@@ -111,7 +111,11 @@ autolog.autolog(frameworks=["toy"])
 for thread in threading.enumerate():
     if thread.name == "autolog-warm-up":
         thread.join(60)
-warmed = "mlflow.tracking.context.registry" in sys.modules
+from mlflow.utils import requirements_utils
+warmed = (
+    "mlflow.tracking.context.registry" in sys.modules
+    and requirements_utils._MODULES_TO_PACKAGES is not None
+)
 import mlflow
 mlflow.set_tracking_uri("sqlite:///" + os.path.join(sys.argv[1], "elsewhere.db"))
 import toyfw

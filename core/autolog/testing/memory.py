@@ -154,7 +154,7 @@ class MemoryStore:
     def active_run_id(self) -> str | None:
         return self.active
 
-    def prepare(self) -> None:
+    def prepare(self, *, log_models: bool = False) -> None:
         return None  # nothing to warm up in memory
 
     def open(self, run_id: str | None, tags: Mapping[str, str]) -> _MemorySink:

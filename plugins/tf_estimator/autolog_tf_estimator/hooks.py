@@ -86,14 +86,17 @@ def _hook_class() -> type:
             self._logged_at: int | None = None
             self._next_sync = 0.0
             self._pending = False
+            self._fetch: Any = None
 
         @_guarded
         def begin(self) -> None:
             losses = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.LOSSES)
-            self._global_step = tf.compat.v1.train.get_global_step()
+            self._global_step = _global_step_read()
             # Estimator appends the EstimatorSpec's loss last; a model_fn's own
             # tf.compat.v1.losses.* calls land in the same collection before it.
             self._loss = losses[-1] if losses and self._global_step is not None else None
+            if self._loss is not None:
+                self._fetch = tf.compat.v1.train.SessionRunArgs(self._loss)
 
         @_guarded
         def after_create_session(self, session: Any, coord: Any) -> None:
@@ -101,27 +104,60 @@ def _hook_class() -> type:
                 self._step = int(session.run(self._global_step))
                 self._next_sync = time.monotonic() + RESYNC_SECS
 
-        @_guarded
+        # The two per-step methods handle their own errors rather than going through
+        # `_guarded`: a small model's step takes a fraction of a millisecond, and each
+        # Python call between two session runs makes it longer.
         def before_run(self, run_context: Any) -> Any:
-            due = self._logged_at is None or self._step + 1 >= self._logged_at + self._every
-            self._pending = self._loss is not None and due
-            if not self._pending:
+            try:
+                if self._loss is None:
+                    return None
+                logged_at = self._logged_at
+                self._pending = logged_at is None or self._step + 1 >= logged_at + self._every
+                return self._fetch if self._pending else None
+            except Exception as exc:
+                self._fail("before_run", exc)
                 return None
-            return tf.compat.v1.train.SessionRunArgs(self._loss)
 
-        @_guarded
         def after_run(self, run_context: Any, run_values: Any) -> None:
-            self._step += 1
-            if not self._pending or self._loss is None:
-                return
-            now = time.monotonic()
-            if now >= self._next_sync:
-                self._step = int(run_context.session.run(self._global_step))
-                self._next_sync = now + RESYNC_SECS
-            self._logged_at = self._step
-            self._sink.log_metric(LOSS_METRIC, float(run_values.results), step=self._step)
-            if self._on_logged is not None:
-                self._on_logged(self._step)
+            try:
+                self._step += 1
+                if not self._pending or self._loss is None:
+                    return
+                now = time.monotonic()
+                if now >= self._next_sync:
+                    self._step = int(run_context.session.run(self._global_step))
+                    self._next_sync = now + RESYNC_SECS
+                step = self._logged_at = self._step
+                self._sink.log_metric(LOSS_METRIC, float(run_values.results), step=step)
+                if self._on_logged is not None:
+                    self._on_logged(step)
+            except Exception as exc:
+                self._fail("after_run", exc)
+
+        def _fail(self, method: str, exc: Exception) -> None:
+            self._loss = None  # stop fetching and logging for the rest of this training
+            with guard(PLUGIN, f"loss hook {method}"):
+                raise exc
 
     LossLoggingHook.__module__ = __name__
     return LossLoggingHook
+
+
+def _global_step_read() -> Any:
+    """The global step as Estimator's own hooks read it, else the variable itself.
+
+    Estimator's checkpoint and step-counter hooks fetch the read tensor when the session
+    is created, so fetching that same tensor reuses the session's existing executor;
+    fetching the variable instead would make TensorFlow build a new one (about 4 ms).
+    """
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.training import training_util
+
+        read = training_util._get_or_create_global_step_read()
+        if read is not None:
+            return read
+    except Exception:  # a TensorFlow laid out differently: the public way
+        pass
+    return tf.compat.v1.train.get_global_step()

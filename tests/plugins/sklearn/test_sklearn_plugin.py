@@ -6,6 +6,7 @@ Everything here runs against autolog's in-memory store (``autolog.testing.captur
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import warnings
@@ -66,7 +67,8 @@ def test_enabling_the_plugin_imports_neither_sklearn_nor_mlflow_on_the_callers_t
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
-    assert out.stdout.strip() in ("[]", "[('mlflow', 'autolog-warm-up')]"), out.stdout
+    importers = ast.literal_eval(out.stdout.strip())
+    assert all(name == "mlflow" and thread.startswith("autolog-") for name, thread in importers)
 
 
 def test_cli_lists_it_with_its_distribution() -> None:
