@@ -202,7 +202,7 @@ class Engine:
                     run,
                     f"more than {run.policy.max_queue_items} values are waiting for the store",
                 )
-                run.abort.set()
+                run.abort_requests()
             if (
                 run.spooling
                 and not run.closed
@@ -258,7 +258,7 @@ class Engine:
             self._cut(run, new_ops)
             op = record[1]
             if isinstance(op, Barrier) and op.final:
-                run.ending_at = min(run.ending_at, time.monotonic() + ENDING_RETRY_GRACE)
+                run.begin_ending(ENDING_RETRY_GRACE)
             new_ops.append(op)
         elif kind == BAD:
             run.reporter.invalid(record[1], record[2], record[3])
@@ -647,7 +647,7 @@ class Engine:
 
         with self.lock:
             spool = run.spool
-            run.abort.clear()
+            run.resume_requests()
         run_id = run.run_id
         complete = run_id is not None
         if spool is not None:
@@ -709,7 +709,7 @@ class Engine:
         for run, barrier in barriers:
             if not barrier.done.wait(max(0.0, deadline - time.monotonic())):
                 run.force_spool = True
-                run.abort.set()
+                run.abort_requests()
         self.wake.set()
         grace = time.monotonic() + 5.0
         for _, barrier in barriers:

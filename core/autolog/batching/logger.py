@@ -472,7 +472,7 @@ class BatchLogger:
             return
         if not self._wait_while_worthwhile(barrier, timeout):
             state.force_spool = True
-            state.abort.set()
+            state.abort_requests()
             ENGINE.wake.set()
             # A short grace for the flusher to move what is left into the spool.
             barrier.done.wait(2.0)

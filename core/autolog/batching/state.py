@@ -183,6 +183,7 @@ class RunState:
         self.recovery_delay = RECOVERY_FIRST
         self.force_spool = False
         self.abort = threading.Event()
+        self.retry_wake = threading.Event()  # ends retry backoff sleeps (see `Retry.wake`)
         self.ending_at = math.inf  # set by the flusher when the final barrier arrives
         self.last_failure = -math.inf  # when a request to the store last failed
         self.closed = False
@@ -204,7 +205,24 @@ class RunState:
             single_attempt=exiting,
             cutoff=lambda: self.ending_at,
             failed=self._failed,
+            wake=self.retry_wake,
         )
+
+    def abort_requests(self) -> None:
+        """Stop retrying every request of this run now; what they carry is spooled."""
+        self.abort.set()
+        self.retry_wake.set()
+
+    def resume_requests(self) -> None:
+        """Retry normally again (a replay of the spool begins)."""
+        self.abort.clear()
+        if self.ending_at == math.inf:
+            self.retry_wake.clear()
+
+    def begin_ending(self, grace: float) -> None:
+        """The run is ending: requests stop retrying ``grace`` seconds from now."""
+        self.ending_at = min(self.ending_at, time.monotonic() + grace)
+        self.retry_wake.set()
 
     def _failed(self) -> None:
         self.last_failure = time.monotonic()

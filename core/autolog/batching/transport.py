@@ -158,6 +158,8 @@ class Retry:
     # read at every check, so it applies to requests already in their retry loop.
     cutoff: Callable[[], float] = lambda: math.inf
     failed: Callable[[], None] = lambda: None  # told of every transient failure
+    # Set when `abort` is set or the cutoff moves: ends a backoff sleep at once.
+    wake: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def give_up(self, deadline: float) -> bool:
         return (
@@ -170,12 +172,14 @@ class Retry:
         delay = min(self.max_delay, self.initial_delay * (2**attempt))
         delay = delay / 2 + random.uniform(0, delay / 2)  # "equal jitter"
         until = min(time.monotonic() + delay, deadline)
-        # In slices, so that a cutoff set meanwhile ends the wait in time.
+        # `wake` ends the wait when the cutoff moves or the request is aborted; the
+        # slices are a backstop for whoever moves them without setting it.
         while not self.abort.is_set():
             left = min(until, self.cutoff()) - time.monotonic()
             if left <= 0:
                 return
-            self.abort.wait(min(left, _SLEEP_SLICE))
+            event = self.abort if self.wake.is_set() else self.wake
+            event.wait(min(left, _SLEEP_SLICE))
 
 
 def call(fn: Callable[[], Any], retry: Retry) -> tuple[Outcome, BaseException | None]:
