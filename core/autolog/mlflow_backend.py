@@ -8,6 +8,7 @@ into the store by logging it under a credential-like name.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -101,14 +102,21 @@ class MlflowBackend:
         return os.environ.get("MLFLOW_RUN_ID") or None
 
     def prepare(self, *, log_models: bool = False) -> None:
-        """Warm up, in autolog's warm-up thread, what the first run needs (see `_warm_up`).
+        """Import what the first run needs, then warm up the rest in the background.
 
-        With ``log_models``, also MLflow's map of installed distributions, which the first
-        packaged model needs (`autolog.models.warm_up`): started here rather than when
-        training starts, it is usually built before training begins, instead of taking a
-        core away from the first ``fit``.
+        The imports (MLflow's client side, the batching layer, GitPython, the store's
+        module) happen here, on the caller's thread: a package imported by two threads at
+        once can hand one of them a half-initialised module, so nothing that the script
+        itself may import is imported in the background. The warm-up thread then only
+        runs code: the git lookup for the run's tags, the REST client, and with
+        ``log_models`` MLflow's map of installed distributions that the first packaged
+        model needs (`autolog.models.warm_up`).
         """
-        warmup.submit("mlflow client", _warm_up)
+        try:
+            uri = _import_client_side(log_models=log_models)
+        except Exception:  # the run itself reports real problems
+            return
+        warmup.submit("mlflow client", lambda: _warm_up(uri))
         if log_models:
             from autolog import models
 
@@ -122,30 +130,48 @@ class MlflowBackend:
         return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))))
 
 
-def _warm_up() -> None:
-    """The first run's one-off costs, paid while the user's script is still setting up.
+def _import_client_side(*, log_models: bool) -> str:
+    """Import the modules the first run uses; returns the tracking URI."""
+    import mlflow
+    import mlflow.tracking.context.registry
 
-    Without it the first ``fit`` spends about a second of CPU on the training thread
-    and the batching worker: importing MLflow's client side and the batching layer,
-    finding the git commit for the run's tags (GitPython), making the REST client. MLflow
-    caches the run context, and the batching layer its clients, so the run finds them
-    ready. Nothing is written anywhere: a SQL store is only imported, not opened, since
-    the user may still point MLflow elsewhere.
+    from autolog.batching import logger, transport
+    from autolog.batching.policy import BatchPolicy  # noqa: F401
+
+    # MLflow finds the git commit with GitPython, imported on first use; without it MLflow
+    # logs no commit.
+    with contextlib.suppress(ImportError):
+        import git  # noqa: F401
+    uri = logger.current_tracking_uri()
+    if transport.is_http(uri):
+        import mlflow.store.tracking.rest_store
+    elif uri.startswith(_SQL_SCHEMES):
+        import mlflow.store.tracking.sqlalchemy_store
+    if log_models:
+        import mlflow.utils.requirements_utils  # noqa: F401
+    return uri
+
+
+_SQL_SCHEMES = ("sqlite:", "postgresql", "mysql", "mssql")
+
+
+def _warm_up(uri: str) -> None:
+    """The first run's one-off work, done while the user's script is still setting up.
+
+    Without it the first ``fit`` spends a few hundred milliseconds on the training thread
+    and the batching worker: finding the git commit for the run's tags (MLflow caches the
+    run context) and making the REST client (the batching layer caches its clients).
+    Nothing is written anywhere: a SQL store is not opened, since the user may still
+    point MLflow elsewhere.
     """
-    try:
-        from mlflow.tracking.context.registry import resolve_tags
+    from mlflow.tracking.context.registry import resolve_tags
 
-        from autolog.batching import logger, transport
-        from autolog.batching.policy import BatchPolicy
+    from autolog.batching import transport
+    from autolog.batching.policy import BatchPolicy
 
-        resolve_tags({})
-        uri = logger.current_tracking_uri()
-        if transport.is_http(uri):
-            transport.client_for(uri, BatchPolicy().request_timeout)
-        elif uri.startswith(("sqlite:", "postgresql", "mysql", "mssql")):
-            import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-    except Exception:  # the run itself reports real problems
-        return
+    resolve_tags({})
+    if transport.is_http(uri):
+        transport.client_for(uri, BatchPolicy().request_timeout)
 
 
 def _context_tags(tags: Mapping[str, str]) -> dict[str, str]:

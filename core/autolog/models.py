@@ -152,6 +152,8 @@ def _packages_distributions() -> Mapping[str, list[str]]:
 def warm_up(flavor: str | None = None, requirements: Iterable[str] = ()) -> None:
     """Start, in autolog's warm-up thread, the one-off work the first packaged model does.
 
+    Call it where MLflow is imported already (``autolog()`` imports it).
+
     The first ``save_model`` of a process spends seconds in MLflow's requirement checks
     (mapping every installed file to its distribution). ``autolog()`` starts that part
     (no ``flavor``) as soon as a plugin that logs models is enabled; a plugin calls this
@@ -162,6 +164,12 @@ def warm_up(flavor: str | None = None, requirements: Iterable[str] = ()) -> None
     """
     warmup.submit(("packaging", None, ()), _packages_distributions)
     if flavor is not None:
+        # Imported here, on the caller's thread (see `autolog.warmup`); with the framework
+        # already loaded by training, a flavor module costs milliseconds.
+        try:
+            importlib.import_module(f"mlflow.{flavor}")
+        except Exception:  # the real packaging reports it
+            return
         pinned = tuple(requirements)
         warmup.submit(("packaging", flavor, pinned), lambda: pip_requirements(flavor, pinned))
 

@@ -1,12 +1,15 @@
 """The one background thread that does autolog's one-off work ahead of time.
 
-Warming up means importing large packages (MLflow's client side, a model flavor) and
-filling caches before the first run needs them. All of it runs in a single daemon thread,
-``autolog-warm-up``, one piece after the other: two threads importing the same package
-at once can meet in an import cycle, and Python then hands one of them a half-initialised
-module (an ``ImportError`` naming a "partially initialized module"), which MLflow's
-package layout does trigger. The thread starts when work arrives and ends when there is
-none left.
+Warming up means filling caches before the first run needs them (the git commit of the
+run's tags, the REST client, the map of installed distributions model packaging uses). It
+runs in a single daemon thread, ``autolog-warm-up``, one piece after the other, starting
+when work arrives and ending when there is none left.
+
+Work submitted here must not import packages the script may import too: two threads
+importing the same package at once can meet in an import cycle, and Python then hands one
+of them a half-initialised module (an ``ImportError`` naming a "partially initialized
+module"), which MLflow's package layout does trigger. Callers import on their own thread
+first, then submit the work that only runs code.
 
 Work is best effort: an exception is logged at debug level and dropped, since the real
 use of the same thing reports it properly.

@@ -6,7 +6,6 @@ Everything here runs against autolog's in-memory store (``autolog.testing.captur
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import warnings
@@ -45,30 +44,20 @@ def test_found_through_its_own_entry_point() -> None:
     assert info.available, info.state
 
 
-def test_enabling_the_plugin_imports_neither_sklearn_nor_mlflow_on_the_callers_thread() -> None:
-    # autolog() may warm MLflow up in its own daemon thread; what must not happen is the
-    # caller's thread paying for MLflow, or scikit-learn being imported at all.
+def test_enabling_the_plugin_does_not_import_sklearn() -> None:
     code = (
-        "import sys, threading\n"
-        "importers = []\n"
-        "class Spy:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name in ('sklearn', 'mlflow'):\n"
-        "            importers.append((name, threading.current_thread().name))\n"
-        "        return None\n"
-        "sys.meta_path.insert(0, Spy())\n"
+        "import sys, threading, time\n"
         "import autolog, autolog_sklearn\n"
         "autolog.autolog(frameworks=['sklearn'])\n"
         "for thread in threading.enumerate():\n"
-        "    if thread is not threading.current_thread() and thread.daemon:\n"
+        "    if thread.name == 'autolog-warm-up':\n"
         "        thread.join(120)\n"
-        "print(sorted(set(importers)))"
+        "print('sklearn' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
     )
-    importers = ast.literal_eval(out.stdout.strip())
-    assert all(name == "mlflow" and thread.startswith("autolog-") for name, thread in importers)
+    assert out.stdout.strip() == "False"
 
 
 def test_cli_lists_it_with_its_distribution() -> None:
