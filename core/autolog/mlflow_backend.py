@@ -132,11 +132,9 @@ class MlflowBackend:
 
 def _import_client_side(*, log_models: bool) -> str:
     """Import the modules the first run uses; returns the tracking URI."""
-    import mlflow
     import mlflow.tracking.context.registry
 
     from autolog.batching import logger, transport
-    from autolog.batching.policy import BatchPolicy  # noqa: F401
 
     # MLflow finds the git commit with GitPython, imported on first use; without it MLflow
     # logs no commit.

@@ -158,8 +158,9 @@ class Retry:
     # read at every check, so it applies to requests already in their retry loop.
     cutoff: Callable[[], float] = lambda: math.inf
     failed: Callable[[], None] = lambda: None  # told of every transient failure
-    # Set when `abort` is set or the cutoff moves: ends a backoff sleep at once.
-    wake: threading.Event = dataclasses.field(default_factory=threading.Event)
+    # Set when `abort` is set or the cutoff moves: ends a backoff sleep at once. Without
+    # one, a sleep ends at once on `abort` and notices the cutoff within a slice.
+    wake: threading.Event | None = None
 
     def give_up(self, deadline: float) -> bool:
         return (
@@ -178,7 +179,8 @@ class Retry:
             left = min(until, self.cutoff()) - time.monotonic()
             if left <= 0:
                 return
-            event = self.abort if self.wake.is_set() else self.wake
+            wake = self.wake
+            event = wake if wake is not None and not wake.is_set() else self.abort
             event.wait(min(left, _SLEEP_SLICE))
 
 
