@@ -34,7 +34,9 @@ DESCRIPTIONS: dict[str, dict[str, Any]] = {
             "autolog (log_every_n_steps=1) over the mean of the same-seed fits without "
             "autolog just before and after (target <= 1.10x; measured, not asserted), values "
             "checked in the store after `autolog sync` (lost and duplicated: 0). Default "
-            "batching policy; the process's first autologged fit is an untimed warm-up."
+            "batching policy; the process's first autologged fit is an untimed warm-up. The "
+            "server and PostgreSQL run on server_cores, training and autolog on "
+            "training_cores, standing in for a server on another machine."
         ),
         "plot": {"label": "name", "value": "ratio"},
     },

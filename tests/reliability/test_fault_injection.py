@@ -10,6 +10,11 @@ latency to every request); the server answering 503 to everything. In each case:
 * ``fit`` time is measured against the no-autolog fit (interleaved, same process) and the
   ratio written to ``benchmarks/results/fault_injection.json``; it is reported, not asserted.
 
+The server and PostgreSQL stand in for another machine: while a case runs they are pinned
+to half of this machine's cores and the test process (training, autolog's threads and the
+proxy) to the other half, so the server's own CPU work does not land in the measured ratio
+(`tests.support.cpus`; both fits of a comparison get the same cores).
+
 The batching policy is autolog's default (a request is retried for up to 60 s): what an
 outage costs the training script is bounded by the end of the run, which stops retrying
 what fails and spools it. The one-off costs of a process's first autologged ``fit`` are
@@ -18,6 +23,7 @@ paid in the untimed warm-up here; ``benchmarks/keras_overhead.py`` measures them
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -27,6 +33,7 @@ from typing import Any
 import pytest
 
 from tests.reliability import _support
+from tests.support import cpus
 from tests.support.proxy import FaultProxy
 
 pytestmark = pytest.mark.server
@@ -102,6 +109,58 @@ def _case(
     end_fault: Callable[[], None] = lambda: None,
     expect_spool: bool,
 ) -> None:
+    with _servers_elsewhere(tracking) as pin_servers:
+        _timed_case(
+            name,
+            tracking,
+            data,
+            warm,
+            start_fault=start_fault,
+            during_fit=during_fit,
+            end_fault=lambda: (end_fault(), pin_servers()),
+            expect_spool=expect_spool,
+        )
+
+
+@contextlib.contextmanager
+def _servers_elsewhere(tracking: Any) -> Iterator[Callable[[], None]]:
+    """Pin the server and PostgreSQL to some cores and this process to the others.
+
+    Yields a function that pins the server again (a restarted server is a new process,
+    started from this one's cores).
+    """
+    cores = cpus.split()
+    if isinstance(cores, str):
+        print(f"\n[fault-injection] cores not split: {cores}")
+        yield lambda: None
+        return
+    training, serving = cores
+    previous: dict[int, set[int]] = {}
+
+    def pin_servers() -> None:
+        for pid in (tracking.postgres.pid, tracking.server.pid):
+            if pid is not None:
+                previous.update(cpus.pin(pid, serving))
+
+    pin_servers()
+    try:
+        with cpus.pinned(os.getpid(), training, with_children=False):
+            yield pin_servers
+    finally:
+        cpus.restore(previous)
+
+
+def _timed_case(
+    name: str,
+    tracking: Any,
+    data: tuple[Any, Any],
+    warm: dict[str, list[float]],
+    *,
+    start_fault: Callable[[], None],
+    during_fit: Callable[[float], threading.Timer | None],
+    end_fault: Callable[[], Any],
+    expect_spool: bool,
+) -> None:
     import autolog
 
     x, y = data
@@ -153,6 +212,8 @@ def _case(
             "baseline_before_seconds": round(baseline_seconds, 3),
             "baseline_after_seconds": round(after_seconds, 3),
             "load_average_1min": round(os.getloadavg()[0], 2),
+            "training_cores": sorted(os.sched_getaffinity(0)),
+            "server_cores": sorted(os.sched_getaffinity(tracking.postgres.pid or 0)),
             "within_target": ratio <= TARGET_RATIO,
             "target": TARGET_RATIO,
             "retry_timeout": 60.0,

@@ -156,9 +156,8 @@ def test_credentials_and_url_passwords_never_reach_the_store(tracking: Any, vaul
 
 
 def test_extra_tags_are_redacted_on_runs_autolog_creates(tracking: Any, vault: Any) -> None:
-    """``extra_tags`` go through the same redaction as every other tag: today they are
-    written unredacted when autolog creates the run (BatchLogger.start_run(tags=...)),
-    and redacted only when it logs into a run the user opened."""
+    """``extra_tags`` go through the same redaction as every other tag, also when autolog
+    creates the run and passes them to ``BatchLogger.start_run(tags=...)``."""
     _call_vault(vault, tracking.url, ())
     (found,) = tracking.runs()
     tags = tracking.run(found.info.run_id).tags
@@ -166,8 +165,8 @@ def test_extra_tags_are_redacted_on_runs_autolog_creates(tracking: Any, vault: A
 
 
 def test_compound_credential_names_are_redacted(tracking: Any, vault: Any) -> None:
-    """``dbpassword``, ``clientsecret``, ``accesstoken``...: the credential word is not a
-    separate word, so today the value is logged in clear."""
+    """``dbpassword``, ``clientsecret``, ``accesstoken``...: a credential word inside a
+    longer name, not a separate word of it, still gets the value redacted."""
     _call_vault(vault, tracking.url, COMPOUND_NAMES)
     (found,) = tracking.runs()
     params = tracking.run(found.info.run_id).params

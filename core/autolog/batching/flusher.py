@@ -316,15 +316,10 @@ class Engine:
         return timestamp
 
     def _param(self, run: RunState, key: object, value: object, new_ops: list[Op]) -> None:
-        name = self._key(run, "param", key)
-        if name is None:
+        checked = self._text_item(run, "param", key, value, validation.MAX_PARAM_VALUE_LENGTH)
+        if checked is None:
             return
-        if isinstance(value, validation.Invalid):
-            run.reporter.invalid("param", name, value.reason)
-            return
-        text, problem = validation.text_value(value, validation.MAX_PARAM_VALUE_LENGTH)
-        if problem:
-            run.reporter.invalid("param", name, problem, action="changed")
+        name, text = checked
         seen = run.params.get(name)
         if seen is not None:
             if seen != text:
@@ -334,16 +329,24 @@ class Engine:
         self._add(run, run.builder.add_param(name, text), new_ops)
 
     def _tag(self, run: RunState, key: object, value: object, new_ops: list[Op]) -> None:
-        name = self._key(run, "tag", key)
+        checked = self._text_item(run, "tag", key, value, validation.MAX_TAG_VALUE_LENGTH)
+        if checked is not None:
+            self._add(run, run.builder.add_tag(*checked), new_ops)
+
+    def _text_item(
+        self, run: RunState, kind: str, key: object, value: object, limit: int
+    ) -> tuple[str, str] | None:
+        """A param's or tag's checked ``(name, text)``, or ``None`` once reported dropped."""
+        name = self._key(run, kind, key)
         if name is None:
-            return
+            return None
         if isinstance(value, validation.Invalid):
-            run.reporter.invalid("tag", name, value.reason)
-            return
-        text, problem = validation.text_value(value, validation.MAX_TAG_VALUE_LENGTH)
+            run.reporter.invalid(kind, name, value.reason)
+            return None
+        text, problem = validation.text_value(value, limit)
         if problem:
-            run.reporter.invalid("tag", name, problem, action="changed")
-        self._add(run, run.builder.add_tag(name, text), new_ops)
+            run.reporter.invalid(kind, name, problem, action="changed")
+        return name, text
 
     # -- dispatching (under self.lock) --
 

@@ -185,7 +185,13 @@ def _sink(call: Call) -> RunSink:
 
 
 class _Loader:
-    """Loads a snapshot back, on the batching layer's worker (picklable, no closures)."""
+    """The model to package, from its snapshot, on the batching layer's worker.
+
+    For Keras 3, MLflow's ``keras`` flavor only calls ``model.save`` on a model it is
+    given a signature for, so it gets a `snapshots.SnapshotModel` that copies the file
+    instead of loading it back and saving it again. Keras 2 models go to MLflow's
+    ``tensorflow`` flavor, which needs the real model.
+    """
 
     def __init__(self, flavor: KerasFlavor, path: str, objects: dict[str, Any]) -> None:
         self.flavor = flavor
@@ -193,6 +199,11 @@ class _Loader:
         self.objects = objects
 
     def __call__(self) -> Any:
+        if self.flavor.mlflow_flavor == "keras":
+            return snapshots.SnapshotModel(self.path, self.load)
+        return self.load()
+
+    def load(self) -> Any:
         return self.flavor.load_model(self.path, self.objects)
 
 

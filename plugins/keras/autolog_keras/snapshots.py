@@ -12,12 +12,13 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from autolog_keras import distributed
 from autolog_keras.compat import flavor_of
 
-__all__ = ["collect", "discard", "hand_over", "save"]
+__all__ = ["SnapshotModel", "collect", "discard", "hand_over", "save"]
 
 _PREFIX = "autolog-keras-"
 
@@ -79,6 +80,38 @@ def _collect_all() -> None:
         _handed_over.clear()
     for path in paths:
         discard(path)
+
+
+class SnapshotModel:
+    """A saved model standing in for the live one where only saving it is asked for.
+
+    ``save(path)`` copies the snapshot file: a model packaged from a snapshot is the same
+    bytes, without loading the model back (the first load in a process builds the whole
+    graph again) and saving it once more. Any other use of the object loads the model
+    with ``load`` and delegates to it, so a caller that wants more still gets the model.
+    """
+
+    def __init__(self, path: str, load: Callable[[], Any]) -> None:
+        self._path = path
+        self._load = load
+        self._model: Any = None
+
+    def save(self, filepath: str, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs or not str(filepath).endswith(".keras"):
+            # Options change the bytes written: let Keras write them.
+            self._loaded().save(filepath, *args, **kwargs)
+            return
+        shutil.copyfile(self._path, filepath)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # our own attributes, before __init__ (copy, pickle)
+            raise AttributeError(name)
+        return getattr(self._loaded(), name)
+
+    def _loaded(self) -> Any:
+        if self._model is None:
+            self._model = self._load()
+        return self._model
 
 
 def _local_copy(model: Any) -> Any:

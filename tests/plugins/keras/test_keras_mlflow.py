@@ -6,6 +6,7 @@ tags, artifacts, and models that load back and predict what the in-memory model 
 
 from __future__ import annotations
 
+import filecmp
 import os
 from typing import Any
 
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 import autolog
+from autolog_keras.compat import flavor_of
 
 
 def _only_run(client: Any) -> Any:
@@ -111,6 +113,10 @@ def test_a_fit_lands_in_mlflow_complete(
         np.asarray(pyfunc.predict(x)), expected_predictions, rtol=1e-5, atol=1e-6
     )
     assert pyfunc.metadata.run_id == run_id
+    if flavor_of(model).mlflow_flavor == "keras":
+        # Packaged from the snapshot, not saved a second time: the same bytes.
+        packaged = client.download_artifacts(run_id, "model/data/model.keras", str(tmp_path))
+        assert filecmp.cmp(packaged, local, shallow=False)
     requirements = client.download_artifacts(run_id, "model/requirements.txt", str(tmp_path))
     with open(requirements, encoding="utf-8") as handle:
         pins = handle.read()

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from autolog_keras import datasets, distributed
+from autolog_keras import datasets, distributed, snapshots
 from autolog_keras import params as model_params
 from autolog_keras.compat import flavor_of
 
@@ -274,3 +275,27 @@ def test_tf_config_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert distributed.worker_count() is None
     monkeypatch.delenv("TF_CONFIG")
     assert KerasPlugin().is_chief() is True
+
+
+def test_a_snapshot_model_saves_by_copying_and_loads_for_anything_else(
+    make_model: Any, data: Any, tmp_path: Any
+) -> None:
+    model = make_model("sequential")
+    x, y = data
+    model.fit(x, y, epochs=1, verbose=0)  # a trained optimizer, as after a real fit
+    path = snapshots.save(model, "model.keras")
+    loads: list[str] = []
+
+    def load() -> Any:
+        loads.append(path)
+        return flavor_of(model).load_model(path)
+
+    stand_in = snapshots.SnapshotModel(path, load)
+    copy = tmp_path / "copy.keras"
+    stand_in.save(str(copy))
+    assert copy.read_bytes() == Path(path).read_bytes()
+    assert loads == []  # saving did not load the model
+    np.testing.assert_allclose(stand_in.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert len(stand_in.layers) == len(model.layers)
+    assert loads == [path]  # loaded once, on first use
+    snapshots.discard(path)
