@@ -34,6 +34,8 @@ import importlib
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -139,14 +141,68 @@ _map_lock = threading.Lock()
 
 
 def _packages_distributions() -> Mapping[str, list[str]]:
-    # MLflow builds this same map (seconds: it walks every installed file) the first time
-    # any save_model checks requirements; build it once, in MLflow's own cache. The lock
-    # makes packaging wait for a warm-up already doing it instead of doing it twice.
+    # MLflow builds this same map the first time any save_model checks requirements; build
+    # it once, in MLflow's own cache. The lock makes packaging wait for a warm-up already
+    # doing it instead of doing it twice.
     from mlflow.utils import requirements_utils
 
     with _map_lock:
-        requirements_utils._init_modules_to_packages_map()  # type: ignore[no-untyped-call]
+        if requirements_utils._MODULES_TO_PACKAGES is None:
+            _init_mlflow_map(requirements_utils)
     return requirements_utils._MODULES_TO_PACKAGES or {}
+
+
+def _init_mlflow_map(requirements_utils: Any) -> None:
+    """Have MLflow initialise its map from a walk done in a child process.
+
+    The walk reads every installed distribution's file list: about 0.25 s of pure Python
+    that, in this process, holds the GIL against the training it overlaps with (the first
+    ``fit`` with models measured 0.4 s slower for it). A child process walks the same
+    ``sys.path`` on another core; MLflow then builds its map from that answer exactly as
+    from its own walk. Without a usable child, MLflow walks here as before.
+    """
+    found = _walk_in_child()
+    if found is None:
+        requirements_utils._init_modules_to_packages_map()
+        return
+    metadata = requirements_utils.importlib_metadata
+    own = metadata.packages_distributions
+    metadata.packages_distributions = lambda: {k: list(v) for k, v in found.items()}
+    try:
+        requirements_utils._init_modules_to_packages_map()
+    finally:
+        metadata.packages_distributions = own
+
+
+_WALK = """
+import json, sys
+sys.path[:] = json.loads(sys.stdin.read())
+import importlib_metadata
+json.dump(importlib_metadata.packages_distributions(), sys.stdout)
+"""
+
+
+def _walk_in_child(timeout: float = 60.0) -> dict[str, list[str]] | None:
+    """``importlib_metadata.packages_distributions()`` over this ``sys.path``, in a child."""
+    if not sys.executable:
+        return None
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", _WALK],
+            input=json.dumps([p for p in sys.path if isinstance(p, str)]),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        )
+        found = json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    if not isinstance(found, dict) or not all(
+        isinstance(v, list) and all(isinstance(d, str) for d in v) for v in found.values()
+    ):
+        return None
+    return found
 
 
 def warm_up(flavor: str | None = None, requirements: Iterable[str] = ()) -> None:
