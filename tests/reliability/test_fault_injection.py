@@ -43,7 +43,9 @@ pytestmark = pytest.mark.server
 ROWS, EPOCHS, BATCH = 9600, 10, 32  # the Keras benchmark's workload: 2,700 steps
 LATENCY = 0.1
 TARGET_RATIO = 1.10
-ROUNDS = 3
+# Timing rounds per fault; the test command's TF 2.15 session runs one (see noxfile.py).
+ROUNDS = int(os.environ.get("AUTOLOG_FAULT_ROUNDS", "3"))
+STACK = os.environ.get("AUTOLOG_STACK", "local")
 
 
 @pytest.fixture(scope="module")
@@ -228,8 +230,9 @@ def _timed_case(
     )
     _support.record(
         "fault_injection",
-        name,
+        f"{STACK} {name}",
         {
+            "stack": STACK,
             "ratio": ratio,
             "rounds": rounds,
             "load_average_1min": round(os.getloadavg()[0], 2),
