@@ -166,6 +166,7 @@ def _init_mlflow_map(requirements_utils: Any) -> None:
         requirements_utils._init_modules_to_packages_map()
         return
     metadata = requirements_utils.importlib_metadata
+    # Lent for this one call; another thread asking meanwhile gets the same answer.
     own = metadata.packages_distributions
     metadata.packages_distributions = lambda: {k: list(v) for k, v in found.items()}
     try:

@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["descendants", "pin", "pinned", "split"]
+__all__ = ["descendants", "pin", "pinned", "restore", "split"]
 
 
 def split() -> tuple[set[int], set[int]] | str:

@@ -187,9 +187,9 @@ def _sink(call: Call) -> RunSink:
 class _Loader:
     """The model to package, from its snapshot, on the batching layer's worker.
 
-    For Keras 3, MLflow's ``keras`` flavor only calls ``model.save`` on a model it is
-    given a signature for, so it gets a `snapshots.SnapshotModel` that copies the file
-    instead of loading it back and saving it again. Keras 2 models go to MLflow's
+    For Keras 3, MLflow's ``keras`` flavor only calls ``model.save`` on the model it
+    packages, so it gets a `snapshots.SnapshotModel` that copies the file instead of
+    loading it back and saving it again. Keras 2 models go to MLflow's
     ``tensorflow`` flavor, which needs the real model.
     """
 
