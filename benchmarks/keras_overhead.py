@@ -11,10 +11,13 @@ Two ratios are reported:
 * the *paired* ratio: after its first fit, each process runs ``--pairs`` pairs of fits,
   one without logging (``autolog.disable()``, ``mlflow.keras.autolog(disable=True)``) and
   one with the configuration, in ABBA order, each with a new model. A pair's ratio is its
-  two times divided, and the median over every pair is the steady per-fit cost. Two
-  processes running the very same fit differ by up to 15% on a 2-core machine; two
-  neighbouring fits in one process differ far less, so the targets are checked on this
-  ratio.
+  two times divided, and the median over every pair is the steady per-fit cost.
+
+The targets (per step at most 1.05x, with models at most 1.10x) are checked on the first
+fit, the issue's method: what a script that trains once pays. The paired ratio is shown
+next to it as what every later fit in the process pays. Both are noisy on a 2-core
+machine (two processes running the very same fit differ by up to 15%, neighbouring fits
+in one process now and then by 20%), so compare runs before reading a few percent.
 
 What is timed is the ``fit`` call, and, for tools that log asynchronously, the wait until
 their data is in the store: autolog's ``fit`` returns only once its run is flushed, so
@@ -381,12 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         target = row["target_ratio"]
         paired = row.get("paired_wall_ratio")
-        ok = target is None or paired is None or paired <= target
+        ok = target is None or row["wall_ratio"] <= target
         table.add_row(
             row["description"],
             f"{row['median_wall_s']:.2f}",
-            f"{row['wall_ratio']:.2f}x",
-            "" if paired is None else f"[{'green' if ok else 'red'}]{paired:.3f}x[/]",
+            f"[{'green' if ok else 'red'}]{row['wall_ratio']:.2f}x[/]",
+            "" if paired is None else f"{paired:.3f}x",
             "" if paired is None else f"{row['paired_cpu_ratio']:.3f}x",
             "" if target is None else f"<= {target:.2f}x",
         )
