@@ -115,6 +115,11 @@ def _case(
     expect_spool: bool,
 ) -> None:
     with _servers_elsewhere(tracking) as pin_servers:
+
+        def end_fault_and_pin() -> None:
+            end_fault()
+            pin_servers()  # a restarted server is a new process
+
         _timed_case(
             name,
             tracking,
@@ -122,7 +127,7 @@ def _case(
             warm,
             start_fault=start_fault,
             during_fit=during_fit,
-            end_fault=lambda: (end_fault(), pin_servers()),
+            end_fault=end_fault_and_pin,
             expect_spool=expect_spool,
         )
 
@@ -132,7 +137,8 @@ def _servers_elsewhere(tracking: Any) -> Iterator[Callable[[], None]]:
     """Pin the server and PostgreSQL to some cores and this process to the others.
 
     Yields a function that pins the server again (a restarted server is a new process,
-    started from this one's cores).
+    started from this one's cores). Afterwards the servers may use every core again, as
+    the session's other tests expect: a restarted server has no earlier cores to go back to.
     """
     cores = cpus.split()
     if isinstance(cores, str):
@@ -140,19 +146,18 @@ def _servers_elsewhere(tracking: Any) -> Iterator[Callable[[], None]]:
         yield lambda: None
         return
     training, serving = cores
-    previous: dict[int, set[int]] = {}
 
-    def pin_servers() -> None:
+    def pin_servers(to: set[int] = serving) -> None:
         for pid in (tracking.postgres.pid, tracking.server.pid):
             if pid is not None:
-                previous.update(cpus.pin(pid, serving))
+                cpus.pin(pid, to)
 
     pin_servers()
     try:
         with cpus.pinned(os.getpid(), training, with_children=False):
             yield pin_servers
     finally:
-        cpus.restore(previous)
+        pin_servers(training | serving)
 
 
 def _timed_case(
