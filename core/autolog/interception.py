@@ -229,6 +229,13 @@ def _finish(
     patch = applied.patch
     name = applied.plugin_name
     call = plan.call
+    if plan.sink is not None:
+        try:
+            # The call's last values travel while the after-hook saves models or reads
+            # summaries, instead of waiting for the end of the run.
+            plan.sink.send_pending()
+        except Exception as exc:
+            safety.report_failure(name, f"sending the last values of {patch.target}", exc)
     try:
         if call is not None:
             call.result = result

@@ -84,6 +84,9 @@ class MlflowSink:
     def flush(self, timeout: float | None = None) -> None:
         self.logger.flush(timeout)
 
+    def send_pending(self) -> None:
+        self.logger.send_pending()
+
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
         self.logger.end_run(status, timeout)
 

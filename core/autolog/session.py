@@ -37,6 +37,10 @@ class ManagedSink(RunSink, Protocol):
 
     def flush(self, timeout: float | None = None) -> None: ...
 
+    def send_pending(self) -> None:
+        """Start sending what is buffered; returns at once (the call being logged is done)."""
+        ...
+
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None: ...
 
 

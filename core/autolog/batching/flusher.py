@@ -46,6 +46,7 @@ from autolog.batching.state import (
     METRICS,
     PARAM,
     RECOVERY_FIRST,
+    SEND_NOW,
     TAG,
     WAKE_AT,
     ArtifactOp,
@@ -257,6 +258,8 @@ class Engine:
         elif kind == CONTROL:
             self._cut(run, new_ops)
             op = record[1]
+            if op is SEND_NOW:
+                return
             if isinstance(op, Barrier) and op.final:
                 run.begin_ending(ENDING_RETRY_GRACE)
             new_ops.append(op)

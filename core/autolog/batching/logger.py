@@ -33,6 +33,7 @@ from autolog.batching.state import (
     METRIC,
     METRICS,
     PARAM,
+    SEND_NOW,
     TAG,
     ArtifactOp,
     Barrier,
@@ -406,6 +407,20 @@ class BatchLogger:
         except Exception as exc:
             self._bug("flush", exc)
         self._raise_background_errors()
+
+    def send_pending(self) -> None:
+        """Start sending what was accepted so far, without waiting for it; returns at once.
+
+        Values otherwise wait up to ``flush_interval`` to fill a request. Called when a
+        training loop is done, the last ones travel while the caller still wraps up
+        (saves a model, reads summaries) instead of after, when it calls `end_run`.
+        Orders nothing: later artifacts and metrics may still overtake them.
+        """
+        try:
+            if not self._closed:
+                self._control(SEND_NOW)
+        except Exception as exc:
+            self._bug("send_pending", exc)
 
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
         """Flush, then mark the run terminated (in order; spooled if undeliverable).

@@ -33,6 +33,7 @@ __all__ = [
     "METRICS",
     "PARAM",
     "RECOVERY_FIRST",
+    "SEND_NOW",
     "TAG",
     "WAKE_AT",
     "ArtifactOp",
@@ -51,8 +52,10 @@ METRIC: Final = 0  # (METRIC, key, value, step, timestamp, auto_timestamp)
 METRICS: Final = 1  # (METRICS, [(key, value), ...], step, timestamp)
 PARAM: Final = 2  # (PARAM, key, text_or_Invalid)
 TAG: Final = 3  # (TAG, key, text_or_Invalid)
-CONTROL: Final = 4  # (CONTROL, op)
+CONTROL: Final = 4  # (CONTROL, op) or (CONTROL, SEND_NOW)
 BAD: Final = 5  # (BAD, kind, key, reason): the caller passed something unusable
+# A CONTROL payload that is no operation: send what is buffered now, order nothing.
+SEND_NOW: Final = "send-now"
 
 WAKE_AT: Final = 1000  # one full request's worth
 RECOVERY_FIRST: Final = 5.0  # seconds before a spooling run first tries its spool again

@@ -133,6 +133,9 @@ class _MemorySink:
     def flush(self, timeout: float | None = None) -> None:
         return None
 
+    def send_pending(self) -> None:
+        return None
+
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
         with self._store.lock:
             self._run.status = status

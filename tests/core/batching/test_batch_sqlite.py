@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from autolog.batching import BatchLogger, InvalidDataWarning
-from tests.core.batching.helpers import CountingClient, history, spool_files
+from tests.core.batching.helpers import CountingClient, history, spool_files, wait_until
 
 
 def test_round_trip_params_metrics_tags_artifacts(
@@ -280,3 +280,23 @@ def test_submitted_work_logs_artifacts_after_end_run(
     assert made and not Path(made[0]).exists()  # the temp folder was the logger's to delete
     with pytest.warns(match=r"log_text\(\) called after close"):
         logger.log_text("late", "late.txt")  # outside submitted work: refused as before
+
+
+def test_send_pending_delivers_without_waiting_for_the_interval(
+    client: MlflowClient, spool_dir: Path
+) -> None:
+    logger = BatchLogger.start_run(flush_interval=600.0)
+    run_id = logger.wait_for_run(timeout=30)
+    assert run_id is not None
+    for step in range(3):
+        logger.log_metric("loss", float(step), step=step)
+
+    logger.send_pending()  # with a 10-minute interval, only this sends them
+
+    wait_until(lambda: len(history(client, run_id, "loss")) == 3)
+    assert history(client, run_id, "loss") == [(0, 0.0), (1, 1.0), (2, 2.0)]
+    assert client.get_run(run_id).info.status == "RUNNING"  # sent, not ended
+    logger.log_metric("loss", 3.0, step=3)  # and still accepting
+    logger.end_run()
+    assert len(history(client, run_id, "loss")) == 4
+    assert client.get_run(run_id).info.status == "FINISHED"
