@@ -414,7 +414,7 @@ class BatchLogger:
         Values otherwise wait up to ``flush_interval`` to fill a request. Called when a
         training loop is done, the last ones travel while the caller still wraps up
         (saves a model, reads summaries) instead of after, when it calls `end_run`.
-        Orders nothing: later artifacts and metrics may still overtake them.
+        It is no barrier: nothing logged afterwards waits for these to be delivered.
         """
         try:
             if not self._closed:
