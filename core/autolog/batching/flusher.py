@@ -5,7 +5,8 @@ it item by item, packs it into ``log_batch``-sized chunks and queues per-run ope
 A small pool of daemon *sender* threads per tracking store performs them. Per run, the
 operations form a FIFO: run creation, chunks with params or tags, deferred work and run
 end go one at a time in order; chunks holding only metrics may overlap (up to the
-policy's ``max_in_flight``), as the store orders a metric's history by timestamp, step and
+policy's ``max_in_flight``; after a failed request, one at a time until a request
+succeeds, so an outage is retried by one request rather than by all), as the store orders a metric's history by timestamp, step and
 value, not by arrival, and the flusher makes the caller-recorded timestamps of one key and
 step strictly increasing. Artifact uploads overlap with metric chunks but not with each
 other (a later upload may overwrite the same path).
@@ -381,7 +382,11 @@ class Engine:
             if op.ordered or run.run_id is None:
                 if run.inflight:
                     return
-            elif run.ordered_inflight or len(run.inflight) >= run.max_in_flight or serial_busy:
+            elif (
+                run.ordered_inflight
+                or len(run.inflight) >= (1 if run.failing else run.max_in_flight)
+                or serial_busy
+            ):
                 return
             run.ops.popleft()
             self._dispatch(run, op)
@@ -543,6 +548,8 @@ class Engine:
                 return
             self._finish(run, op)
             run.pending_values -= op.values - sum(s.values for s in spooled)
+            if failure is None:
+                run.failing = False  # the store answered
             if spooled:
                 self._enter_spooling(run, failure or "the tracking store is unreachable")
                 for part in spooled:
@@ -569,6 +576,7 @@ class Engine:
         outcome, error = transport.call(create, run.retry(self.is_exiting))
         with self.lock:
             if run_id is not None:
+                run.failing = False
                 run.run_id = run_id
                 run.reporter.label = f"run {run_id}"
                 if run.spool is not None:
@@ -680,6 +688,7 @@ class Engine:
                     run.spool.close(delete=True)
                     run.spool = None
                 run.spooling = False
+                run.failing = False
                 run.recovery_delay = RECOVERY_FIRST
                 run.ready.set()
             else:

@@ -189,6 +189,9 @@ class RunState:
         self.retry_wake = threading.Event()  # ends retry backoff sleeps (see `Retry.wake`)
         self.ending_at = math.inf  # set by the flusher when the final barrier arrives
         self.last_failure = -math.inf  # when a request to the store last failed
+        # A request failed and none has succeeded since: one request at a time until one
+        # does, so an outage is probed by one retrying request, not by max_in_flight.
+        self.failing = False
         self.closed = False
         self.errors: list[BaseException] = []
 
@@ -229,3 +232,4 @@ class RunState:
 
     def _failed(self) -> None:
         self.last_failure = time.monotonic()
+        self.failing = True
