@@ -5,10 +5,10 @@ it item by item, packs it into ``log_batch``-sized chunks and queues per-run ope
 A small pool of daemon *sender* threads per tracking store performs them. Per run, the
 operations form a FIFO: run creation, chunks with params or tags, deferred work and run
 end go one at a time in order; chunks holding only metrics may overlap (up to the
-policy's ``max_in_flight``; after a failed request, one at a time until a request
-succeeds, so an outage is retried by one request rather than by all), as the store orders a metric's history by timestamp, step and
+policy's ``max_in_flight``), as the store orders a metric's history by timestamp, step and
 value, not by arrival, and the flusher makes the caller-recorded timestamps of one key and
-step strictly increasing. Artifact uploads overlap with metric chunks but not with each
+step strictly increasing. After a failed request they too go one at a time, until one
+succeeds: an outage is retried by one request, not by all. Artifact uploads overlap with metric chunks but not with each
 other (a later upload may overwrite the same path).
 
 When a run's data cannot be delivered (retries exhausted, run refused, too much pending,
