@@ -8,8 +8,8 @@ end go one at a time in order; chunks holding only metrics may overlap (up to th
 policy's ``max_in_flight``), as the store orders a metric's history by timestamp, step and
 value, not by arrival, and the flusher makes the caller-recorded timestamps of one key and
 step strictly increasing. After a failed request they too go one at a time, until one
-succeeds: an outage is retried by one request, not by all. Artifact uploads overlap with metric chunks but not with each
-other (a later upload may overwrite the same path).
+succeeds: an outage is retried by one request, not by all. Artifact uploads overlap with
+metric chunks but not with each other (a later upload may overwrite the same path).
 
 When a run's data cannot be delivered (retries exhausted, run refused, too much pending,
 ``flush`` timed out, interpreter exiting), the run switches to *spooling*: from then on its
