@@ -16,8 +16,9 @@ Two ratios are reported:
 The targets (per step at most 1.05x, with models at most 1.10x) are checked on the first
 fit, the issue's method: what a script that trains once pays. The paired ratio is shown
 next to it as what every later fit in the process pays. Both are noisy on a 2-core
-machine (two processes running the very same fit differ by up to 15%, neighbouring fits
-in one process now and then by 20%), so compare runs before reading a few percent.
+virtual machine, whose speed can drift by a quarter within minutes (two processes running
+the very same fit one after the other took 4.09 s and 5.26 s; neighbouring fits in one
+process differ now and then by 20%), so compare runs before reading a few percent.
 
 What is timed is the ``fit`` call, and, for tools that log asynchronously, the wait until
 their data is in the store: autolog's ``fit`` returns only once its run is flushed, so

@@ -10,15 +10,22 @@ from mlflow import MlflowClient
 
 
 class CountingClient:
-    """The real client, counting the ``log_batch`` requests that go through it."""
+    """The real client, counting the ``log_batch`` requests that go through it.
+
+    From the ``fail_after``-th request on (set it to ``None`` again to end the outage),
+    ``log_batch`` fails as if the network were down, and ``failed`` records the first
+    metric step of each refused request (``None`` for one without metrics).
+    """
 
     def __init__(self, real: MlflowClient, fail_after: int | None = None) -> None:
         self.real = real
         self.requests: list[tuple[int, int, int]] = []
+        self.failed: list[int | None] = []
         self.fail_after = fail_after
 
     def log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
         if self.fail_after is not None and len(self.requests) >= self.fail_after:
+            self.failed.append(min((m.step for m in metrics), default=None))
             raise ConnectionError("simulated network failure")
         self.requests.append((len(metrics), len(params), len(tags)))
         self.real.log_batch(run_id, metrics=metrics, params=params, tags=tags)

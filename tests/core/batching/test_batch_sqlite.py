@@ -7,7 +7,6 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -303,28 +302,10 @@ def test_send_pending_delivers_without_waiting_for_the_interval(
     assert client.get_run(run_id).info.status == "FINISHED"
 
 
-class _Outage:
-    """The real client, with ``log_batch`` failing as if the server were gone while down."""
-
-    def __init__(self, real: MlflowClient) -> None:
-        self.real = real
-        self.down = False
-        self.failed_chunks: set[int] = set()  # first step of each chunk tried while down
-
-    def log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
-        if self.down:
-            self.failed_chunks.add(min(m.step for m in metrics))
-            raise ConnectionError("simulated outage")
-        self.real.log_batch(run_id, metrics=metrics, params=params, tags=tags)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
 def test_an_outage_is_retried_by_one_request_at_a_time(
     client: MlflowClient, spool_dir: Path
 ) -> None:
-    outage = _Outage(client)
+    outage = CountingClient(client)
     run_id = client.create_run("0").info.run_id
     logger = BatchLogger(
         run_id,
@@ -334,17 +315,17 @@ def test_an_outage_is_retried_by_one_request_at_a_time(
         retry_initial_delay=0.02,
         retry_max_delay=0.05,
     )
-    outage.down = True
+    outage.fail_after = 0  # the network is down from now on
     for step in range(1000):
         logger.log_metric("m", float(step), step=step)
-    wait_until(lambda: outage.failed_chunks)
+    wait_until(lambda: outage.failed)
     for step in range(1000, 5000):  # four more requests' worth, while the first one fails
         logger.log_metric("m", float(step), step=step)
     time.sleep(1.0)
 
     # Only the request that met the outage was tried again; the others waited for it.
-    assert outage.failed_chunks == {0}
-    outage.down = False
+    assert set(outage.failed) == {0}
+    outage.fail_after = None
     logger.end_run()
     assert history(client, run_id, "m") == [(s, float(s)) for s in range(5000)]
     assert spool_files(spool_dir) == []
