@@ -263,6 +263,9 @@ def _close_run(name: str, target: str, plan: _Plan, error: BaseException | None)
         if plan.owned:
             sink.end_run(session.status_for(error), timeout=session.END_OF_RUN_TIMEOUT)
         elif session.current_call() is None:
-            sink.flush(timeout=session.END_OF_RUN_TIMEOUT)
+            # A run this call only joined (the user's, or the one an earlier fit made):
+            # it stays open, but the sink opened for this call is let go, or every
+            # evaluate() after a fit would leave one behind for the rest of the process.
+            sink.close(timeout=session.END_OF_RUN_TIMEOUT)
     except Exception as exc:
         safety.report_failure(name, f"ending the run of {target}", exc)

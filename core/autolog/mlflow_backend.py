@@ -81,14 +81,14 @@ class MlflowSink:
 
         logger.submit(package, description=f"packaging the MLflow {flavor} model")
 
-    def flush(self, timeout: float | None = None) -> None:
-        self.logger.flush(timeout)
-
     def send_pending(self) -> None:
         self.logger.send_pending()
 
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
         self.logger.end_run(status, timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        self.logger.close(timeout)
 
 
 class MlflowBackend:

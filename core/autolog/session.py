@@ -33,15 +33,17 @@ __all__ = [
 
 
 class ManagedSink(RunSink, Protocol):
-    """A run sink that the session can also flush and end."""
-
-    def flush(self, timeout: float | None = None) -> None: ...
+    """A run sink that the session can also hurry, end, or let go of."""
 
     def send_pending(self) -> None:
         """Start sending what is buffered; returns at once (the call being logged is done)."""
         ...
 
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Flush, then let go of a run this sink did not create; the run stays open."""
+        ...
 
 
 class RunBackend(Protocol):

@@ -10,6 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 import autolog
+from tests.core.batching.helpers import wait_until
 
 
 @pytest.fixture
@@ -95,6 +96,29 @@ def test_evaluate_after_fit_lands_in_the_same_run(toyfw, tracking) -> None:
     model.evaluate(1)
     (run,) = all_runs(tracking)
     assert run.data.metrics["eval_accuracy"] == 0.75
+
+
+def test_joined_runs_leave_no_logger_behind(toyfw, tracking) -> None:
+    """Evaluations after a fit and fits in the user's run: a long sweep must not pile up."""
+    from autolog.batching.flusher import ENGINE
+
+    def live_runs() -> int:
+        with ENGINE.lock:
+            return len(ENGINE.runs)
+
+    before = live_runs()
+    model = toyfw.Model()
+    model.fit(1)
+    for _ in range(20):
+        model.evaluate(1)
+    with mlflow.start_run() as user_run:
+        for _ in range(20):
+            toyfw.Model().fit(1)
+    wait_until(lambda: live_runs() <= before)  # retired as soon as the flusher gets to them
+    first, joined = all_runs(tracking)
+    assert first.data.metrics["eval_accuracy"] == 0.75
+    assert joined.info.run_id == user_run.info.run_id
+    assert joined.data.metrics["loss"] == 1.0
 
 
 def test_autolog_warms_up_the_first_run_without_touching_any_store(tmp_path: Path) -> None:

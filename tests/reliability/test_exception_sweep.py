@@ -31,6 +31,7 @@ import importlib
 import inspect
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -62,6 +63,7 @@ NOT_AT_FIT_TIME = {
 }
 HOOK_FUNCTIONS = {"before_fit", "after_fit", "on_fit_error", "before_evaluate", "after_evaluate"}
 TIMEOUT = 20.0
+SETTLE_TIMEOUT = 15.0  # for a point's runs to be delivered once its injection is undone
 IN_MEMORY = ("plugin", "hook")
 # Plugin code that only MLflow's model packaging calls: reached against a real store only
 # (the in-memory store does not package models).
@@ -301,7 +303,7 @@ CORE_POINTS = [
     ("autolog.mlflow_backend", "MlflowSink.log_artifact"),
     ("autolog.mlflow_backend", "MlflowSink.log_text"),
     ("autolog.mlflow_backend", "MlflowSink.log_model"),
-    ("autolog.mlflow_backend", "MlflowSink.flush"),
+    ("autolog.mlflow_backend", "MlflowSink.close"),
     ("autolog.mlflow_backend", "MlflowSink.send_pending"),
     ("autolog.mlflow_backend", "MlflowSink.end_run"),
     ("autolog.models", "package_model"),
@@ -318,7 +320,7 @@ BATCHING_POINTS = [
     ("autolog.batching.logger", "BatchLogger.log_artifacts"),
     ("autolog.batching.logger", "BatchLogger.log_text"),
     ("autolog.batching.logger", "BatchLogger.submit"),
-    ("autolog.batching.logger", "BatchLogger.flush"),
+    ("autolog.batching.logger", "BatchLogger.close"),
     ("autolog.batching.logger", "BatchLogger.send_pending"),
     ("autolog.batching.logger", "BatchLogger.end_run"),
     ("autolog.batching.chunks", "ChunkBuilder.add_metric"),
@@ -414,6 +416,46 @@ def _run_user_code(failing: bool, timeout: float) -> tuple[str, Any]:
     if thread.is_alive():
         return "hang", thread
     return outcome[0]
+
+
+def _thread_stacks() -> str:
+    """The stacks of the user's thread and autolog's threads, to tell where a call hangs."""
+    frames = sys._current_frames()
+    parts = []
+    for thread in threading.enumerate():
+        frame = frames.get(thread.ident or -1)
+        if frame is not None and (thread.name == "user-code" or thread.name.startswith("autolog")):
+            stack = "".join(traceback.format_stack(frame)[-8:])
+            parts.append(f"--- {thread.name}\n{stack}")
+    return "\n".join(parts)
+
+
+def _live_runs(*, busy_only: bool = False) -> set[int]:
+    """The runs in the batching engine (``busy_only``: those with work left to do)."""
+    from autolog.batching.flusher import ENGINE
+
+    with ENGINE.lock:
+        return {
+            id(run)
+            for run in ENGINE.runs
+            if not busy_only or run.inbox or run.ops or run.inflight
+        }
+
+
+def _wait_for_runs_to_settle(earlier: set[int], timeout: float) -> bool:
+    """Wait until the runs not in ``earlier`` have nothing left to send.
+
+    A run whose end the point broke stays in the engine, idle: only work matters here.
+    """
+    from autolog.batching.flusher import ENGINE
+
+    deadline = time.monotonic() + timeout
+    while _live_runs(busy_only=True) - earlier:
+        if time.monotonic() > deadline:
+            return False
+        ENGINE.wake.set()
+        time.sleep(0.05)
+    return True
 
 
 def _clear_plugin_caches() -> None:
@@ -512,7 +554,13 @@ def tracking_module(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def sweep_results() -> Iterator[dict[str, Any]]:
-    results: dict[str, Any] = {"swept": {}, "unreached": {}, "failed": {}}
+    results: dict[str, Any] = {
+        "swept": {},
+        "unreached": {},
+        "failed": {},
+        "seconds": {},
+        "unsettled": [],
+    }
     yield results
     swept = results["swept"]
     by_category: dict[str, int] = {}
@@ -535,6 +583,9 @@ def sweep_results() -> Iterator[dict[str, Any]]:
         [f"{point}: {why}" for point, why in sorted(results["unreached"].items())],
     )
     _support.record("exception_sweep", "points", sorted(swept))
+    _support.record("exception_sweep", "unsettled_after", results["unsettled"])
+    slowest = sorted(results["seconds"].items(), key=lambda item: -item[1])[:5]
+    _support.record("exception_sweep", "slowest_user_calls_s", dict(slowest))
     print(
         f"\n[exception-sweep] {len(swept)} injection points swept "
         f"({by_category}), {len(results['unreached'])} unreached, "
@@ -577,6 +628,7 @@ def test_injected_failure_never_reaches_the_user(
     # Everything from the core's sink down runs against the PostgreSQL-backed server.
     in_memory = point.category in IN_MEMORY and point.id not in PACKAGING_ONLY
     store = capture() if in_memory else contextlib.nullcontext()
+    earlier_runs = _live_runs()
     undo = point.inject(lambda original: raiser)
     try:
         with store, warnings.catch_warnings(record=True) as caught:
@@ -584,15 +636,26 @@ def test_injected_failure_never_reaches_the_user(
             autolog.autolog(frameworks=["keras"], **SCENARIOS[scenario])
             if point.target is not None:
                 assert any(a.patch.target == point.target for a in registry.applied("keras"))
+            began = time.monotonic()
             kind, value = _run_user_code(point.failing_fit, TIMEOUT)
+            sweep_results["seconds"][point.id] = round(time.monotonic() - began, 2)
+            stacks = _thread_stacks() if kind == "hang" else ""
     finally:
         undo()
         autolog.disable()
+        # The runs this point left behind finish their work before the next point begins,
+        # which would otherwise meet them (and its own injection) on the same threads.
+        settled = _wait_for_runs_to_settle(earlier_runs, SETTLE_TIMEOUT)
+        if not settled:
+            sweep_results["unsettled"].append(point.id)
     if kind == "hang":
         value.join(TIMEOUT)  # the injection is undone: let it finish, then report
         sweep_results["failed"][point.id] = "hang"
         sweep_results["swept"][point.id] = point.category
-        pytest.fail(f"{point.id}: the user's call did not return within {TIMEOUT:.0f} s")
+        pytest.fail(
+            f"{point.id}: the user's call did not return within {TIMEOUT:.0f} s; "
+            f"where the threads were:\n{stacks}"
+        )
     assert hits[0] > 0, f"{point.id} was reached when probed but not now"
     messages = [str(w.message) for w in caught if issubclass(w.category, autolog.AutologWarning)]
     problems = _check(point, kind, value, reference)

@@ -54,7 +54,7 @@ __all__ = ["BatchLogger"]
 _TERMINAL_STATUSES: Final = ("FINISHED", "FAILED", "KILLED")
 
 
-#: Seconds a flush or end with a timeout still waits once the store is seen failing.
+#: Seconds a flush or end with a timeout still waits once the store (or autolog) is seen failing.
 FAILING_STORE_WAIT: Final = 0.5
 _WAIT_SLICE: Final = 0.05
 
@@ -442,14 +442,18 @@ class BatchLogger:
         self._raise_background_errors()
         return None
 
-    def close(self) -> None:
-        """Flush and stop accepting data. Does not end the run."""
+    def close(self, timeout: float | None = None) -> None:
+        """Flush and stop accepting data. Does not end the run.
+
+        With a ``timeout`` (s), what is still not delivered by then is spooled, as with
+        `flush`. A closed logger no longer costs the flusher anything.
+        """
         try:
             if self._closed:
                 return None
             barrier = self._control(Barrier(final=True, close=True))
             self._closed = True
-            self._wait(barrier, None)
+            self._wait(barrier, timeout)
         except Exception as exc:
             self._bug("close", exc)
         self._raise_background_errors()
@@ -496,8 +500,9 @@ class BatchLogger:
         """Wait for ``barrier`` up to ``timeout``; ``False`` to give up and spool.
 
         While the store is failing (the run spools, or a request has just failed), the
-        rest would only wait for retries or a hung connection: give up after
-        `FAILING_STORE_WAIT` instead of the whole ``timeout``.
+        rest would only wait for retries or a hung connection; after an internal error of
+        the batching layer for this run, for work that may never be done. Either way,
+        give up after `FAILING_STORE_WAIT` instead of the whole ``timeout``.
         """
         state = self._state
         began = time.monotonic()
@@ -506,7 +511,11 @@ class BatchLogger:
             now = time.monotonic()
             if now >= deadline:
                 return False
-            failing = state.spooling or state.last_failure > began - FAILING_STORE_WAIT
+            failing = (
+                state.spooling
+                or state.last_failure > began - FAILING_STORE_WAIT
+                or bool(state.errors)
+            )
             if failing and now - began >= FAILING_STORE_WAIT:
                 return False
         return True

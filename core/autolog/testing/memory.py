@@ -130,10 +130,10 @@ class _MemorySink:
                 {"flavor": flavor, "artifact_path": artifact_path, "model": model, **save_kwargs}
             )
 
-    def flush(self, timeout: float | None = None) -> None:
+    def send_pending(self) -> None:
         return None
 
-    def send_pending(self) -> None:
+    def close(self, timeout: float | None = None) -> None:
         return None
 
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:

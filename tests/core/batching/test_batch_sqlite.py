@@ -329,3 +329,33 @@ def test_an_outage_is_retried_by_one_request_at_a_time(
     logger.end_run()
     assert history(client, run_id, "m") == [(s, float(s)) for s in range(5000)]
     assert spool_files(spool_dir) == []
+
+
+def test_a_broken_flusher_holds_end_run_briefly_and_loses_nothing(
+    client: MlflowClient, spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autolog.batching import flusher
+
+    logger = BatchLogger.start_run()
+    run_id = logger.wait_for_run(timeout=30)
+    assert run_id is not None
+    original = flusher.Engine._pump
+
+    def broken(self: flusher.Engine, run: object) -> None:
+        raise RuntimeError("a bug in the batching layer")
+
+    monkeypatch.setattr(flusher.Engine, "_pump", broken)
+    for step in range(100):
+        logger.log_metric("loss", float(step), step=step)
+    began = time.monotonic()
+    with pytest.raises(RuntimeError, match="a bug in the batching layer"):
+        logger.end_run(timeout=120)  # under AUTOLOG_TESTING the bug reaches the caller
+    waited = time.monotonic() - began
+
+    # Nothing can be delivered while the bug lasts: waiting the whole timeout would only
+    # hold up the user's program.
+    assert waited < 60, f"end_run waited {waited:.1f} s of its 120 s"
+    monkeypatch.setattr(flusher.Engine, "_pump", original)
+    flusher.ENGINE.wake.set()
+    wait_until(lambda: client.get_run(run_id).info.status == "FINISHED")
+    assert history(client, run_id, "loss") == [(s, float(s)) for s in range(100)]
