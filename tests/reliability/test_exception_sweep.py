@@ -327,6 +327,7 @@ BATCHING_POINTS = [
     ("autolog.batching.chunks", "ChunkBuilder.add_param"),
     ("autolog.batching.chunks", "ChunkBuilder.add_tag"),
     ("autolog.batching.transport", "send_chunk"),
+    ("autolog.batching.rest", "log_batch_body"),
     ("autolog.batching.runs", "ensure_run"),
     ("autolog.batching.flusher", "Engine._pump"),
 ]
@@ -436,9 +437,7 @@ def _live_runs(*, busy_only: bool = False) -> set[int]:
 
     with ENGINE.lock:
         return {
-            id(run)
-            for run in ENGINE.runs
-            if not busy_only or run.inbox or run.ops or run.inflight
+            id(run) for run in ENGINE.runs if not busy_only or run.inbox or run.ops or run.inflight
         }
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import posixpath
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from autolog.batching.chunks import Chunk
+from autolog.batching.rest import TRANSIENT_HTTP, TransientHTTPError, single_attempt_store
 from autolog.batching.sql_bulk import bulk_metric_writer
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ __all__ = [
     "Outcome",
     "Retry",
     "SendResult",
+    "TransientHTTPError",
     "classify",
     "client_for",
     "end_run",
@@ -68,7 +69,6 @@ _RUN_CODES: Final = frozenset(
         "FEATURE_DISABLED",
     }
 )
-_TRANSIENT_HTTP: Final = frozenset({408, 425, 429, 502, 503, 504})
 # A server that answers 500 may be hitting a transient database lock, or choking on one
 # item: retry a few times, then split the request to find out.
 SERVER_ERROR_ATTEMPTS: Final = 3
@@ -77,10 +77,6 @@ _SLEEP_SLICE: Final = 0.1
 
 def is_http(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
-
-
-class TransientHTTPError(Exception):
-    """The tracking server answered with a status worth retrying (429, 502, 503, 504)."""
 
 
 def _transient_exception_types() -> tuple[type[BaseException], ...]:
@@ -232,6 +228,10 @@ def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) ->
         def log(part: Chunk = part) -> None:
             bulk = bulk_metric_writer(client) if part.metrics else None
             if bulk is None:
+                rows_writer = _rest_rows_writer(client)
+                if rows_writer is not None:
+                    rows_writer(run_id, part.metrics, part.params, part.tags)
+                    return
                 client.log_batch(
                     run_id,
                     metrics=[Metric(k, v, ts, s) for k, v, ts, s in part.metrics],
@@ -264,6 +264,13 @@ def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) ->
             result.error = error
             break
     return result
+
+
+def _rest_rows_writer(client: MlflowClient) -> Callable[..., None] | None:
+    """The lean ``log_batch`` of a client made by `client_for` for a server, if it is one."""
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    writer: Callable[..., None] | None = getattr(store, "log_batch_rows", None)
+    return writer
 
 
 def upload_artifact(
@@ -351,7 +358,7 @@ def _put(repo: Any, local_file: str, artifact_dir: str | None, request_timeout: 
             timeout=request_timeout,
             raise_on_status=False,
         )
-    if response.status_code in _TRANSIENT_HTTP:
+    if response.status_code in TRANSIENT_HTTP:
         raise TransientHTTPError(f"PUT {endpoint}: HTTP {response.status_code}")
     raise_for_status: Any = request_utils.augmented_raise_for_status
     raise_for_status(response)
@@ -403,56 +410,9 @@ def _make_client(tracking_uri: str, request_timeout: float) -> MlflowClient:
 
 def _bound_http(client: MlflowClient, tracking_uri: str, request_timeout: float) -> None:
     """Make ``client`` send each tracking request once, with ``request_timeout``."""
-    from functools import partial
-
-    from mlflow.store.tracking.rest_store import RestStore
     from mlflow.tracking._tracking_service.client import TrackingServiceClient
-    from mlflow.utils import proto_json_utils, rest_utils
-    from mlflow.utils.credentials import get_default_host_creds
 
-    # MLflow's helpers are untyped; call them through Any.
-    http_request: Any = rest_utils.http_request
-    verify_rest_response: Any = rest_utils.verify_rest_response
-    parse_dict: Any = proto_json_utils.parse_dict
-
-    class SingleAttemptRestStore(RestStore):
-        def _call_endpoint(
-            self,
-            api: Any,
-            json_body: Any = None,
-            endpoint: Any = None,
-            retry_timeout_seconds: Any = None,
-            response_proto: Any = None,
-        ) -> Any:
-            infos = self._V3_METHOD_TO_INFO if api in self._V3_APIS else self._METHOD_TO_INFO
-            self._validate_workspace_support_if_specified()
-            default_endpoint, method = infos[api]
-            endpoint = endpoint or default_endpoint
-            response_proto = response_proto or api.Response()
-            body = json.loads(json_body) if json_body is not None else None
-            response = http_request(
-                self.get_host_creds(),
-                endpoint,
-                method,
-                max_retries=0,
-                backoff_factor=0,
-                backoff_jitter=0,
-                timeout=request_timeout,
-                raise_on_status=False,
-                **({"params": body} if method == "GET" else {"json": body}),
-            )
-            if response.status_code in _TRANSIENT_HTTP:
-                raise TransientHTTPError(
-                    f"{method} {endpoint}: HTTP {response.status_code} {response.text[:200]}"
-                )
-            response = verify_rest_response(response, endpoint)
-            if response.status_code == 204 or not response.text.strip():
-                return response_proto
-            parse_dict(js_dict=json.loads(response.text), message=response_proto)
-            return response_proto
-
-    store_class: Any = SingleAttemptRestStore
-    store = store_class(partial(get_default_host_creds, tracking_uri))
+    store = single_attempt_store(tracking_uri, request_timeout)
 
     class SingleAttemptTrackingClient(TrackingServiceClient):
         @property
