@@ -10,7 +10,8 @@ The user's own exception is re-raised with a bare ``raise``: same object, same t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from autolog import __version__, safety, session
@@ -184,8 +185,9 @@ def _open_run(
         if enabled.exclusive:
             return None, False, False
         sink = backend.open(active, tags)
-        sink.set_tags(tags)
-        session.instance_runs.remember(instance, sink)
+        with _let_go_on_error(sink, owned=False):
+            sink.set_tags(tags)
+            session.instance_runs.remember(instance, sink)
         return sink, False, True
     if patch.reuse_instance_run:
         previous = session.instance_runs.lookup(instance)
@@ -193,8 +195,27 @@ def _open_run(
         if previous_id is not None:
             return backend.open(previous_id, tags), False, False
     sink = backend.open(None, tags)
-    session.instance_runs.remember(instance, sink)
+    with _let_go_on_error(sink, owned=True):
+        session.instance_runs.remember(instance, sink)
     return sink, True, True
+
+
+@contextlib.contextmanager
+def _let_go_on_error(sink: ManagedSink, *, owned: bool) -> Iterator[None]:
+    """If setting up a just-opened ``sink`` fails, end or close it before the error goes on.
+
+    The call then runs without autolog; without this, the run autolog created would stay
+    RUNNING in the store, and the sink's logger in the batching engine, for good.
+    """
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            if owned:
+                sink.end_run("FAILED", timeout=session.END_OF_RUN_TIMEOUT)
+            else:
+                sink.close(timeout=session.END_OF_RUN_TIMEOUT)
+        raise
 
 
 def _run_tags(enabled: EnabledPlugin) -> dict[str, str]:
@@ -257,15 +278,23 @@ def _close_run(name: str, target: str, plan: _Plan, error: BaseException | None)
     sink = plan.sink
     if sink is None:
         return
+    ending = False
     try:
         # Bounded: past it, what is still pending goes to the spool for `autolog sync`,
         # so a dead tracking server never holds the user's program at the end of a run.
         if plan.owned:
-            sink.end_run(session.status_for(error), timeout=session.END_OF_RUN_TIMEOUT)
+            status = session.status_for(error)
+            ending = True
+            sink.end_run(status, timeout=session.END_OF_RUN_TIMEOUT)
         elif session.current_call() is None:
             # A run this call only joined (the user's, or the one an earlier fit made):
             # it stays open, but the sink opened for this call is let go, or every
             # evaluate() after a fit would leave one behind for the rest of the process.
             sink.close(timeout=session.END_OF_RUN_TIMEOUT)
     except Exception as exc:
+        if plan.owned and not ending:
+            # The run must still end, or it stays RUNNING in the store for good.
+            with contextlib.suppress(Exception):
+                status = "FINISHED" if error is None else "FAILED"
+                sink.end_run(status, timeout=session.END_OF_RUN_TIMEOUT)
         safety.report_failure(name, f"ending the run of {target}", exc)

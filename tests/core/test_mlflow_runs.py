@@ -121,6 +121,28 @@ def test_joined_runs_leave_no_logger_behind(toyfw, tracking) -> None:
     assert joined.data.metrics["loss"] == 1.0
 
 
+@pytest.mark.parametrize("broken", ["session.instance_runs.remember", "session.status_for"])
+def test_a_failure_around_the_run_leaves_no_run_running(
+    toyfw, tracking, monkeypatch: pytest.MonkeyPatch, broken: str
+) -> None:
+    """autolog's own bug while opening or ending a run: the run still ends."""
+    from autolog import session
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug in autolog")
+
+    owner, name = (
+        (session.instance_runs, "remember") if "remember" in broken else (session, "status_for")
+    )
+    monkeypatch.setattr(owner, name, fail)
+    monkeypatch.delenv("AUTOLOG_TESTING", raising=False)  # report, as in production
+    with pytest.warns(autolog.AutologWarning, match="a bug in autolog"):
+        assert toyfw.Model().fit(1, epochs=2) == [1.0, 0.5]
+    wait_until(lambda: all_runs(tracking))  # an unended run is still created, in the background
+    (run,) = all_runs(tracking)
+    assert run.info.status != "RUNNING"
+
+
 def test_autolog_warms_up_the_first_run_without_touching_any_store(tmp_path: Path) -> None:
     """autolog() prepares the first run in the background (MLflow's client side, the
     run context, the installed-distribution map model packaging needs) but opens no store: the script may still call ``set_tracking_uri``,
