@@ -28,7 +28,7 @@ from typing import Any, Final
 
 from autolog.batching.chunks import MetricRow
 
-__all__ = ["TRANSIENT_HTTP", "TransientHTTPError", "single_attempt_store"]
+__all__ = ["TRANSIENT_HTTP", "TransientHTTPError", "send_once", "single_attempt_store"]
 
 #: HTTP statuses worth retrying.
 TRANSIENT_HTTP: Final = frozenset({408, 425, 429, 502, 503, 504})
@@ -38,6 +38,32 @@ _NON_FINITE: Final = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 class TransientHTTPError(Exception):
     """The tracking server answered with a status worth retrying (429, 502, 503, 504)."""
+
+
+def send_once(host_creds: Any, endpoint: str, method: str, timeout: float, **request: Any) -> Any:
+    """One HTTP request through MLflow's ``http_request``, without MLflow's own retries.
+
+    A status worth retrying raises `TransientHTTPError`; any other response is returned.
+    """
+    from mlflow.utils import rest_utils
+
+    http_request: Any = rest_utils.http_request  # untyped
+    response = http_request(
+        host_creds,
+        endpoint,
+        method,
+        max_retries=0,
+        backoff_factor=0,
+        backoff_jitter=0,
+        timeout=timeout,
+        raise_on_status=False,
+        **request,
+    )
+    if response.status_code in TRANSIENT_HTTP:
+        raise TransientHTTPError(
+            f"{method} {endpoint}: HTTP {response.status_code} {response.text[:200]}"
+        )
+    return response
 
 
 def _double(value: float) -> float | str:
@@ -85,7 +111,6 @@ def single_attempt_store(tracking_uri: str, request_timeout: float) -> Any:
     from mlflow.utils.credentials import get_default_host_creds
 
     # MLflow's helpers are untyped; call them through Any.
-    http_request: Any = rest_utils.http_request
     verify_rest_response: Any = rest_utils.verify_rest_response
     parse_dict: Any = proto_json_utils.parse_dict
     active_model_id: Callable[[], str | None] = _active_model_id_reader()
@@ -121,21 +146,13 @@ def single_attempt_store(tracking_uri: str, request_timeout: float) -> Any:
             default_endpoint, method = infos[api]
             endpoint = endpoint or default_endpoint
             response_proto = response_proto or api.Response()
-            response = http_request(
+            response = send_once(
                 self.get_host_creds(),
                 endpoint,
                 method,
-                max_retries=0,
-                backoff_factor=0,
-                backoff_jitter=0,
-                timeout=request_timeout,
-                raise_on_status=False,
+                request_timeout,
                 **({"params": body} if method == "GET" else {"json": body}),
             )
-            if response.status_code in TRANSIENT_HTTP:
-                raise TransientHTTPError(
-                    f"{method} {endpoint}: HTTP {response.status_code} {response.text[:200]}"
-                )
             response = verify_rest_response(response, endpoint)
             if response.status_code == 204 or not response.text.strip():
                 return response_proto

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from autolog.batching.chunks import Chunk
-from autolog.batching.rest import TRANSIENT_HTTP, TransientHTTPError, single_attempt_store
+from autolog.batching.rest import TransientHTTPError, send_once, single_attempt_store
 from autolog.batching.sql_bulk import bulk_metric_writer
 
 if TYPE_CHECKING:
@@ -339,27 +339,20 @@ def _proxied_artifact_repo(client: MlflowClient, run_id: str) -> Any:
 
 
 def _put(repo: Any, local_file: str, artifact_dir: str | None, request_timeout: float) -> None:
-    from mlflow.utils import mime_type_utils, request_utils, rest_utils
+    from mlflow.utils import mime_type_utils, request_utils
 
     name = os.path.basename(local_file)
     endpoint = posixpath.join("/", *((artifact_dir, name) if artifact_dir else (name,)))
-    http_request: Any = rest_utils.http_request
     guess_mime_type: Any = mime_type_utils._guess_mime_type
     with open(local_file, "rb") as handle:
-        response = http_request(
+        response = send_once(
             repo._host_creds,
             endpoint,
             "PUT",
+            request_timeout,
             data=handle,
             extra_headers={"Content-Type": guess_mime_type(name)},
-            max_retries=0,
-            backoff_factor=0,
-            backoff_jitter=0,
-            timeout=request_timeout,
-            raise_on_status=False,
         )
-    if response.status_code in TRANSIENT_HTTP:
-        raise TransientHTTPError(f"PUT {endpoint}: HTTP {response.status_code}")
     raise_for_status: Any = request_utils.augmented_raise_for_status
     raise_for_status(response)
 
