@@ -63,7 +63,7 @@ NOT_AT_FIT_TIME = {
 }
 HOOK_FUNCTIONS = {"before_fit", "after_fit", "on_fit_error", "before_evaluate", "after_evaluate"}
 # The user code ends up to two runs (fit's end_run, then evaluate's close), each bounded by
-# END_OF_RUN_TIMEOUT plus a 2 s grace: a stalled store may legitimately hold it ~20 s on top
+# END_OF_RUN_TIMEOUT plus a 2 s grace: a stalled store may legitimately hold it ~14 s on top
 # of training. Twice that still tells a bounded wait from one that never ends.
 TIMEOUT = 40.0
 SETTLE_TIMEOUT = 15.0  # for a point's runs to be delivered once its injection is undone
