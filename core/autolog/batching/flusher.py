@@ -2,14 +2,15 @@
 
 One daemon *flusher* thread drains what callers enqueued (across all loggers), validates
 it item by item, packs it into ``log_batch``-sized chunks and queues per-run operations.
-A small pool of daemon *sender* threads per tracking store performs them. Per run, the
-operations form a FIFO: run creation, chunks with params or tags, deferred work and run
-end go one at a time in order; chunks holding only metrics may overlap (up to the
-policy's ``max_in_flight``), as the store orders a metric's history by timestamp, step and
-value, not by arrival, and the flusher makes the caller-recorded timestamps of one key and
-step strictly increasing. After a failed request they too go one at a time, until one
-succeeds: an outage is retried by one request, not by all. Artifact uploads overlap with
-metric chunks but not with each other (a later upload may overwrite the same path).
+A small pool of daemon *sender* threads per tracking store performs them (and stops once
+no run uses that store any more). Per run, the operations form a FIFO: run creation,
+chunks with params or tags, deferred work and run end go one at a time in order; chunks
+holding only metrics may overlap (up to the policy's ``max_in_flight``), as the store
+orders a metric's history by timestamp, step and value, not by arrival, and the flusher
+makes the caller-recorded timestamps of one key and step strictly increasing. After a
+failed request they too go one at a time, until one succeeds: an outage is retried by one
+request, not by all. Artifact uploads overlap with metric chunks but not with each other
+(a later upload may overwrite the same path).
 
 When a run's data cannot be delivered (retries exhausted, run refused, too much pending,
 ``flush`` timed out, interpreter exiting), the run switches to *spooling*: from then on its
@@ -84,7 +85,7 @@ class Endpoint:
         self._make_client = make_client
         self._client: MlflowClient | None = None
         self._client_lock = threading.Lock()
-        self.tasks: queue.SimpleQueue[tuple[RunState, Op]] = queue.SimpleQueue()
+        self.tasks: queue.SimpleQueue[tuple[RunState, Op] | None] = queue.SimpleQueue()
         self.threads: list[threading.Thread] = []
 
     def client(self) -> MlflowClient:
@@ -103,6 +104,16 @@ class Endpoint:
             )
             self.threads.append(thread)
             thread.start()
+
+    def stop(self) -> None:
+        """Let each thread finish the task it holds, then exit.
+
+        Called once no run uses this store any more: a long-lived process that logs to
+        many stores (or through many clients) would otherwise keep idle threads for each
+        of them for good. A later run of the same store makes a new endpoint.
+        """
+        for _ in self.threads:
+            self.tasks.put(None)
 
 
 # -- the engine -------------------------------------------------------------------------
@@ -485,13 +496,21 @@ class Engine:
         self._close_spool(run)
         with contextlib.suppress(ValueError):
             self.runs.remove(run)
+        key = run.endpoint_key
+        if all(other.endpoint_key != key for other in self.runs):
+            endpoint = self.endpoints.pop(key, None)
+            if endpoint is not None:
+                endpoint.stop()
 
     # -- sender threads --
 
     def sender_loop(self, endpoint: Endpoint) -> None:
         _worker.active = True
         while True:
-            run, op = endpoint.tasks.get()
+            task = endpoint.tasks.get()
+            if task is None:
+                return
+            run, op = task
             try:
                 if isinstance(op, SubmitOp):
                     self._submit(run, op)

@@ -27,7 +27,9 @@ class BatchPolicy:
         max_queue_items: Undelivered values one run may hold in memory; beyond that its
             pending data spills to the spool (and is replayed when the store answers).
         retry_timeout: How long (s) one request is retried on transient failures
-            (connection refused, timeouts, HTTP 429/5xx) before its data goes to the spool.
+            (connection refused, timeouts, HTTP 408/425/429/502/503/504) before its data
+            goes to the spool. An HTTP 500 is tried three times, then the request is split
+            to find the item the server chokes on.
         retry_initial_delay: First backoff delay (s); doubles per attempt, with jitter.
         retry_max_delay: Cap (s) on one backoff delay.
         request_timeout: Timeout (s) of one HTTP request to a tracking server.

@@ -37,7 +37,7 @@ _NON_FINITE: Final = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
 
 class TransientHTTPError(Exception):
-    """The tracking server answered with a status worth retrying (429, 502, 503, 504)."""
+    """The tracking server answered with a status worth retrying (one of `TRANSIENT_HTTP`)."""
 
 
 def send_once(host_creds: Any, endpoint: str, method: str, timeout: float, **request: Any) -> Any:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
@@ -116,7 +117,8 @@ class _StepAside(Exception):
     """The fast path met something it does not know; ``log_batch`` takes the request."""
 
 
-_writers: dict[int, tuple[Any, BulkMetricWriter | None]] = {}
+# Weak: a client the caller let go (one per BatchLogger, say) takes its writer with it.
+_writers: weakref.WeakKeyDictionary[Any, BulkMetricWriter | None] = weakref.WeakKeyDictionary()
 _writers_lock = threading.Lock()
 
 
@@ -126,12 +128,15 @@ def bulk_metric_writer(client: Any) -> Callable[[str, Sequence[MetricRow]], None
     The returned callable falls back to ``client.log_batch`` by itself when the fast path
     steps aside, so callers treat it like ``log_batch`` for metrics.
     """
+    from mlflow import MlflowClient
+
+    if type(client) is not MlflowClient:  # a wrapper has its reasons to see each call
+        return None
     with _writers_lock:
-        entry = _writers.get(id(client))
-        if entry is None or entry[0] is not client:
-            entry = (client, _make_writer(client))
-            _writers[id(client)] = entry
-    writer = entry[1]
+        if client in _writers:
+            writer = _writers[client]
+        else:
+            writer = _writers[client] = _make_writer(client)
     if writer is None or writer.broken:
         return None
 
@@ -150,10 +155,6 @@ def bulk_metric_writer(client: Any) -> Callable[[str, Sequence[MetricRow]], None
 
 def _make_writer(client: Any) -> BulkMetricWriter | None:
     try:
-        from mlflow import MlflowClient
-
-        if type(client) is not MlflowClient:  # a wrapper has its reasons to see each call
-            return None
         store = client._tracking_client.store
         # Loaded already if the store is one: importing it (SQLAlchemy, alembic) for an
         # HTTP store would cost the first run a second of CPU for nothing.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import threading
 import time
 import warnings
@@ -359,3 +360,44 @@ def test_a_broken_flusher_holds_end_run_briefly_and_loses_nothing(
     flusher.ENGINE.wake.set()
     wait_until(lambda: client.get_run(run_id).info.status == "FINISHED")
     assert history(client, run_id, "loss") == [(s, float(s)) for s in range(100)]
+
+
+def _sender_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("autolog-sender")}
+
+
+def test_sender_threads_stop_once_no_run_uses_their_store(
+    tmp_path: Path, spool_dir: Path, empty_store: Path
+) -> None:
+    """A long-lived process logging to many stores, or through many clients, does not
+    keep idle threads for each; a store used again still works."""
+    before = _sender_threads()
+    stores = []
+    for index in range(4):
+        shutil.copy(empty_store, tmp_path / f"store-{index}.db")
+        store = MlflowClient(f"sqlite:///{tmp_path / f'store-{index}.db'}")
+        logger = BatchLogger.start_run(client=store, run_name=f"run-{index}")
+        logger.log_param("index", index)
+        for step in range(3):
+            logger.log_metric("loss", float(index + step), step=step)
+        run_id = logger.wait_for_run(timeout=30)
+        logger.end_run()
+        assert run_id is not None
+        stores.append((store, run_id))
+        # A sender thread gets its stop signal when the run retires, and exits at once.
+        wait_until(lambda: not (_sender_threads() - before), timeout=10)
+
+    again = BatchLogger.start_run(client=stores[0][0], run_name="again")
+    again.log_metric("loss", 9.0, step=0)
+    again_id = again.wait_for_run(timeout=30)
+    again.end_run()
+    wait_until(lambda: not (_sender_threads() - before), timeout=10)
+
+    for index, (store, run_id) in enumerate(stores):
+        run = store.get_run(run_id)
+        assert run.info.status == "FINISHED"
+        assert run.data.params == {"index": str(index)}
+        assert history(store, run_id, "loss") == [(s, float(index + s)) for s in range(3)]
+    assert again_id is not None
+    assert history(stores[0][0], again_id, "loss") == [(0, 9.0)]
+    assert spool_files(spool_dir) == []

@@ -4,6 +4,9 @@ own errors, and ``log_batch`` taking over when the fast path meets the unknown."
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -54,3 +57,17 @@ def test_log_batch_takes_over_when_the_fast_path_breaks(
 def test_no_fast_path_for_wrapped_clients_or_servers(client: MlflowClient) -> None:
     assert sql_bulk.bulk_metric_writer(CountingClient(client)) is None
     assert sql_bulk.bulk_metric_writer(MlflowClient("http://127.0.0.1:9")) is None
+
+
+def test_a_client_let_go_is_not_kept_alive_by_its_writer(tracking_uri: str) -> None:
+    # One client per BatchLogger is a normal way to log to several stores.
+    client = MlflowClient(tracking_uri)
+    write = sql_bulk.bulk_metric_writer(client)
+    assert write is not None
+    run_id = client.create_run("0").info.run_id
+    write(run_id, AWKWARD_ROWS)
+    assert stored_metrics(client, run_id)
+    let_go = weakref.ref(client)
+    del client, write
+    gc.collect()
+    assert let_go() is None
