@@ -168,7 +168,7 @@ class _GcWatch:
     """Time spent in full (oldest-generation) garbage collections since `reset`.
 
     With TensorFlow loaded the heap holds ~700,000 objects and one full collection takes
-    0.25-0.45 s: whichever fit it falls into looks 7-12% slower. Python starts one once
+    0.26-0.43 s: whichever fit it falls into looks 8-13% slower. Python starts one once
     enough objects have survived into the oldest generation, so it lands in no fit in
     particular; recording it tells such a fit from a slow one.
     """
@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add_row(
             row["description"],
             f"{row['median_wall_s']:.2f}",
-            f"[{'green' if ok else 'red'}]{row['wall_ratio']:.2f}x[/]",
+            f"[{'green' if ok else 'red'}]{row['wall_ratio']:.3f}x[/]",
             "" if paired is None else f"{paired:.3f}x",
             "" if paired is None else f"{row['paired_cpu_ratio']:.3f}x",
             "" if paired is None else f"{row['fastest_wall_ratio']:.3f}x",
