@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -280,16 +281,22 @@ def build_mlp(
 
 
 def batch_recorder() -> Any:
-    """A user callback that keeps the logs of every training batch (floats)."""
+    """A user callback that keeps the logs of every training batch (floats), and when
+    training ended (autolog's callback runs after it: the rest of ``fit`` is the end of
+    the run)."""
     keras = keras_module()
 
     class BatchRecorder(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
             self.batches: list[dict[str, float]] = []
+            self.training_ended = 0.0  # time.perf_counter() when the last epoch was done
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             self.batches.append({k: float(v) for k, v in (logs or {}).items()})
+
+        def on_train_end(self, logs: Any = None) -> None:
+            self.training_ended = time.perf_counter()
 
     return BatchRecorder()
 

@@ -30,7 +30,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -54,7 +54,17 @@ def data() -> tuple[Any, Any]:
     return _support.make_data(ROWS)
 
 
-def _fit(x: Any, y: Any) -> tuple[float, dict[str, list[float]], list[dict[str, float]], Any]:
+class _Fit(NamedTuple):
+    seconds: float
+    history: dict[str, list[float]]
+    batches: list[dict[str, float]]
+    model: Any
+    # From the end of training to `fit` returning: with autolog, the end of the run. It
+    # tells a slow end of run from a slow training when a round's ratio is far off.
+    tail_seconds: float
+
+
+def _fit(x: Any, y: Any) -> _Fit:
     model = _support.build_mlp(seed=0)
     recorder = _support.batch_recorder()
     began = time.perf_counter()
@@ -67,8 +77,14 @@ def _fit(x: Any, y: Any) -> tuple[float, dict[str, list[float]], list[dict[str, 
         verbose=0,
         callbacks=[recorder],
     )
-    elapsed = time.perf_counter() - began
-    return elapsed, _support.plain_history(history), recorder.batches, model
+    ended = time.perf_counter()
+    return _Fit(
+        ended - began,
+        _support.plain_history(history),
+        recorder.batches,
+        model,
+        ended - recorder.training_ended,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +95,7 @@ def warm(data: tuple[Any, Any], pg_server: Any) -> dict[str, list[float]]:
 
     import autolog
 
-    _, history, _, _ = _fit(*data)
+    history = _fit(*data).history
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(pg_server.url)
     autolog.autolog(frameworks=["keras"], log_every_n_steps=1, log_models=False)
@@ -177,7 +193,12 @@ def _timed_case(
     # B A B A B ... B: each autologged fit (A) under the fault is compared with the mean
     # of the fits without autolog (B) just before and just after it, as the machine's
     # speed drifts; the case's ratio is the median over the rounds.
-    before, reference_history, reference_batches, _ = _fit(x, y)
+    reference = _fit(x, y)
+    before, reference_history, reference_batches = (
+        reference.seconds,
+        reference.history,
+        reference.batches,
+    )
     assert reference_history == warm  # the reference itself is deterministic
     rounds: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -187,14 +208,17 @@ def _timed_case(
         start_fault()
         timer = during_fit(before)
         try:
-            seconds, history, batches, _model = _fit(x, y)
+            with _timing_end_run() as end_runs:
+                logged = _fit(x, y)
+            seconds, history, batches = logged.seconds, logged.history, logged.batches
         finally:
             if timer is not None:
                 timer.join(timeout=60)
             autolog.disable()
         spooled = len(_support.spool_files(tracking.spool))
         end_fault()
-        after, after_history, _, _ = _fit(x, y)
+        neighbour = _fit(x, y)
+        after, after_history = neighbour.seconds, neighbour.history
         assert after_history == reference_history
 
         # Training was not disturbed: the very same numbers.
@@ -219,6 +243,9 @@ def _timed_case(
             {
                 "ratio": round(seconds / ((before + after) / 2), 3),
                 "fit_seconds": round(seconds, 3),
+                "fit_after_training_seconds": round(logged.tail_seconds, 3),
+                "end_run_seconds": [round(t, 3) for t in end_runs],
+                "without_autolog_after_training_seconds": round(neighbour.tail_seconds, 3),
                 "without_autolog_before_seconds": round(before, 3),
                 "without_autolog_after_seconds": round(after, 3),
                 "sync": _summary_line(sync.stdout),
@@ -227,7 +254,10 @@ def _timed_case(
         before = after
 
     ratio = statistics.median(r["ratio"] for r in rounds)
-    per_round = ", ".join(f"{r['ratio']:.2f}x" for r in rounds)
+    per_round = ", ".join(
+        f"{r['ratio']:.2f}x (after training {r['fit_after_training_seconds']:.2f} s)"
+        for r in rounds
+    )
     print(
         f"\n[fault-injection] {name}: fit / fit without autolog, per round "
         f"{per_round} -> median {ratio:.2f}x "
@@ -254,6 +284,32 @@ def _timed_case(
             "history_identical": True,
         },
     )
+
+
+@contextlib.contextmanager
+def _timing_end_run() -> Iterator[list[float]]:
+    """How long each `BatchLogger.end_run` call takes inside the block.
+
+    With `_Fit.tail_seconds` it tells what a far-off round spent its time on: autolog's end
+    of the run, or the rest of Keras's ``fit`` after training.
+    """
+    from autolog.batching.logger import BatchLogger
+
+    timings: list[float] = []
+    original = BatchLogger.end_run
+
+    def timed(self: BatchLogger, *args: Any, **kwargs: Any) -> None:
+        began = time.perf_counter()
+        try:
+            original(self, *args, **kwargs)
+        finally:
+            timings.append(time.perf_counter() - began)
+
+    BatchLogger.end_run = timed  # type: ignore[method-assign]
+    try:
+        yield timings
+    finally:
+        BatchLogger.end_run = original  # type: ignore[method-assign]
 
 
 def _summary_line(output: str) -> str:
