@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -45,6 +48,47 @@ def _retry(timeout: float = 0.3, abort: threading.Event | None = None) -> Retry:
     return Retry(
         timeout=timeout, initial_delay=0.01, max_delay=0.02, abort=abort or threading.Event()
     )
+
+
+def test_sql_store_errors_are_transient() -> None:
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    locked = sqlalchemy.exc.OperationalError("INSERT ...", {}, Exception("database is locked"))
+    assert classify(_wrapped(locked)) == "transient"
+    assert classify(sqlite3.OperationalError("database is locked")) == "transient"
+
+
+def test_classifying_a_failure_imports_nothing() -> None:
+    """A sender thread classifies the first failed request, usually mid-training: importing
+    SQLAlchemy there cost the training thread CPU (a process logging over HTTP never loads
+    it) and risks the deadlock of two threads importing one package."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import requests
+        from mlflow.exceptions import MlflowException
+        from autolog.batching.transport import classify
+
+        before = set(sys.modules)
+        try:
+            raise requests.exceptions.ConnectionError("refused")
+        except Exception:
+            try:
+                raise MlflowException("API request failed")
+            except MlflowException as exc:
+                print(classify(exc))
+        print(classify(MlflowException("boom")))
+        print(sorted(set(sys.modules) - before))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    transient, server, imported = done.stdout.strip().splitlines()[-3:]
+    assert (transient, server) == ("transient", "server")
+    assert imported == "[]"
 
 
 def test_transient_failures_are_retried_until_success() -> None:
