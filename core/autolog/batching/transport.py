@@ -93,9 +93,9 @@ def _transient_exception_types() -> tuple[type[BaseException], ...]:
 
     An exception of a module nobody imported cannot have been raised, so nothing is
     imported here. This runs on a sender thread at the first failed request, typically
-    mid-training: importing SQLAlchemy there (an HTTP store never loads it) cost the
-    training thread about 0.2 s of CPU on a shared core, and two threads importing the
-    same package can deadlock (see `autolog.warmup`).
+    mid-training: importing SQLAlchemy there (an HTTP store never loads it) took about
+    0.13 s of the core that trains, and two threads importing the same package can
+    deadlock (see `autolog.warmup`).
     """
     kinds: list[type[BaseException]] = [ConnectionError, TimeoutError, TransientHTTPError]
     for module_name, names in _TRANSIENT_ELSEWHERE:
