@@ -136,6 +136,9 @@ class _NullSink:
     def log_metric(self, *args: Any, **kwargs: Any) -> None:
         return None
 
+    def send_pending(self) -> None:
+        return None
+
 
 def _enable(config: str) -> None:
     import autolog

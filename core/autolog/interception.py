@@ -165,6 +165,12 @@ def _prepare(
             sink=plan.sink,
         )
         call.state["before_failed"] = True
+    try:
+        # The params just logged travel while the framework builds its model, instead of
+        # with the first values of training (or, for a short call, at its end).
+        plan.sink.send_pending()
+    except Exception as exc:
+        safety.report_failure(plugin.name, f"sending the params of {patch.target}", exc)
     plan.call = call
     return plan
 

@@ -124,6 +124,16 @@ class RunSink(Protocol):
         """
         ...
 
+    def send_pending(self) -> None:
+        """Start sending what is buffered, without waiting; returns at once.
+
+        Logged values otherwise wait to fill a request. A hook that knows training has
+        just taken its last step calls this so the last values travel while the
+        framework still wraps up (saves a checkpoint, closes its session), instead of
+        after. The core does the same when the patched call returns.
+        """
+        ...
+
 
 Hook = Callable[["Call"], None]
 AfterHook = Callable[["Call", Any], None]

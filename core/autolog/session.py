@@ -33,11 +33,7 @@ __all__ = [
 
 
 class ManagedSink(RunSink, Protocol):
-    """A run sink that the session can also hurry, end, or let go of."""
-
-    def send_pending(self) -> None:
-        """Start sending what is buffered; returns at once (the call being logged is done)."""
-        ...
+    """A run sink that the session can also end, or let go of."""
 
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None: ...
 

@@ -400,7 +400,33 @@ class Engine:
             ):
                 return
             run.ops.popleft()
+            if isinstance(op, BatchOp):
+                op = self._coalesce(run, op)
             self._dispatch(run, op)
+
+    @staticmethod
+    def _coalesce(run: RunState, op: BatchOp) -> BatchOp:
+        """``op`` merged with the requests queued right behind it, while they fit in one.
+
+        They queue while one is in flight; at a run's end that is typically the last
+        values of training, then summaries read after it: one transaction, not two.
+        """
+        chunk, values = op.chunk, op.values
+        while run.ops:
+            later = run.ops[0]
+            # A request of params or tags must not overtake metric requests in flight.
+            if not isinstance(later, BatchOp) or (later.ordered and run.inflight):
+                break
+            merged = chunk.merged(later.chunk)
+            if merged is None:
+                break
+            run.ops.popleft()
+            chunk, values = merged, values + later.values
+        if chunk is op.chunk:
+            return op
+        joined = BatchOp(chunk)
+        joined.values = values  # what the queue counted (a tag set twice is one item now)
+        return joined
 
     def _dispatch(self, run: RunState, op: Op) -> None:
         run.inflight.add(op)

@@ -6,11 +6,17 @@ object per metric, which costs about 0.1 ms of CPU per value: per-step logging o
 small Keras model spends more time there than in its optimizer steps, and holds the
 GIL while doing so.
 
-`bulk_metric_writer` writes the same rows through MLflow's own table definitions
-(``SqlMetric``, ``SqlLatestMetric``) with one multi-row INSERT that skips rows already
-present, so a retried request never duplicates a value, and keeps ``latest_metrics`` as
-MLflow does (the highest ``(step, timestamp, value)`` wins). The run is checked to be
-active first, with the store's own check, so the errors are the store's own.
+`bulk_metric_writer` writes the same rows into MLflow's own tables (named and laid out
+as ``SqlMetric`` declares them) with one multi-row ``INSERT ... ON CONFLICT DO NOTHING``
+that skips rows already present, so a retried request never duplicates a value, and keeps
+``latest_metrics`` as MLflow does (the highest ``(step, timestamp, value)`` wins). The run
+is checked to be active first, with the store's own check, so the errors are the store's
+own.
+
+The INSERT is one statement with all its rows' values, handed to the database driver as
+is: SQLAlchemy's per-row parameter processing cost more CPU than the database's own work,
+and a driver's ``executemany`` gives Python's lock back and takes it again for every row,
+on a thread that runs next to the user's training loop.
 
 It is a fast path, never a requirement: a store of another kind, a database without
 ``ON CONFLICT DO NOTHING``, or tables laid out differently from what this module knows
@@ -33,24 +39,29 @@ __all__ = ["BulkMetricWriter", "bulk_metric_writer"]
 
 _log = logging.getLogger(__name__)
 
-# MLflow's primary key of `metrics`: a row equal on all of these is the same value, and
-# MLflow itself drops such duplicates. ON CONFLICT on this key is that rule.
-_METRIC_IDENTITY: Final = frozenset({"key", "timestamp", "step", "run_uuid", "value", "is_nan"})
 _DIALECTS: Final = ("sqlite", "postgresql")
-# Bound parameters per statement stay well under SQLite's 32,766 (6 per row).
+# The columns of `metrics`, all of which form MLflow's primary key: a row equal on all of
+# them is the same value, and MLflow itself drops such duplicates. ON CONFLICT on this
+# key is that rule.
+_COLUMNS: Final = ("key", "value", "timestamp", "run_uuid", "step", "is_nan")
+# Bound parameters per statement stay well under SQLite's 32,766 (6 per row); SQLite
+# before 3.32 allowed only 999.
 _ROWS_PER_STATEMENT: Final = 1000
+_ROWS_PER_STATEMENT_OLD_SQLITE: Final = 999 // len(_COLUMNS)
+_PLACEHOLDERS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 class BulkMetricWriter:
     """Writes metric rows for one `SqlAlchemyStore`; see the module docstring."""
 
-    def __init__(self, store: Any, insert: Callable[[Any], Any]) -> None:
-        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+    def __init__(self, store: Any, insert_prefix: str, row_marks: str, rows_per_statement: int):
+        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric
 
         self._store = store
-        self._metric = SqlMetric
         self._latest = SqlLatestMetric
-        self._insert = insert(SqlMetric.__table__).on_conflict_do_nothing()
+        self._prefix = insert_prefix
+        self._row_marks = row_marks
+        self._rows_per_statement = rows_per_statement
         self.broken = False
 
     def __call__(self, run_id: str, rows: Sequence[MetricRow]) -> None:
@@ -59,14 +70,13 @@ class BulkMetricWriter:
         from mlflow.exceptions import MlflowException
 
         store = self._store
-        records: dict[tuple[str, int, int, float, bool], None] = {}
+        sanitize = store.sanitize_metric_value
+        # (key, value, timestamp, run_uuid, step, is_nan): the order of _COLUMNS.
+        records: dict[tuple[str, float, int, str, int, bool], None] = {}
         for key, value, timestamp, step in rows:
-            is_nan, stored = store.sanitize_metric_value(value)
-            records[(key, timestamp, step, stored, is_nan)] = None
-        values = [
-            {"run_uuid": run_id, "key": k, "timestamp": t, "step": s, "value": v, "is_nan": n}
-            for k, t, s, v, n in records
-        ]
+            is_nan, stored = sanitize(value)
+            records[(key, stored, timestamp, run_id, step, is_nan)] = None
+        unique = list(records)
         unknown: BaseException | None = None
         # The session maker turns database errors into the MlflowExceptions log_batch
         # raises (a locked SQLite file is TEMPORARILY_UNAVAILABLE, and retried); only what
@@ -74,9 +84,15 @@ class BulkMetricWriter:
         with store.ManagedSessionMaker(read_only=False) as session:
             store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))
             try:
-                for start in range(0, len(values), _ROWS_PER_STATEMENT):
-                    session.execute(self._insert, values[start : start + _ROWS_PER_STATEMENT])
-                self._update_latest(session, run_id, values)
+                connection = session.connection()
+                for start in range(0, len(unique), self._rows_per_statement):
+                    part = unique[start : start + self._rows_per_statement]
+                    statement = self._prefix + ",".join([self._row_marks] * len(part))
+                    connection.exec_driver_sql(
+                        statement + " ON CONFLICT DO NOTHING",
+                        tuple(field for record in part for field in record),
+                    )
+                self._update_latest(session, run_id, unique)
             except (MlflowException, sqlalchemy.exc.OperationalError):
                 raise
             except Exception as exc:
@@ -85,12 +101,21 @@ class BulkMetricWriter:
         if unknown is not None:
             raise _StepAside from unknown
 
-    def _update_latest(self, session: Any, run_id: str, values: list[dict[str, Any]]) -> None:
+    def _update_latest(
+        self, session: Any, run_id: str, records: list[tuple[str, float, int, str, int, bool]]
+    ) -> None:
         newest: dict[str, dict[str, Any]] = {}
-        for row in values:
-            best = newest.get(row["key"])
-            if best is None or _order(row) > _order(best):
-                newest[row["key"]] = row
+        for key, value, timestamp, _, step, is_nan in records:
+            best = newest.get(key)
+            if best is None or (step, timestamp, value) > _order(best):
+                newest[key] = {
+                    "run_uuid": run_id,
+                    "key": key,
+                    "value": value,
+                    "timestamp": timestamp,
+                    "step": step,
+                    "is_nan": is_nan,
+                }
         latest = self._latest
         known = {
             m.key: m
@@ -166,13 +191,28 @@ def _make_writer(client: Any) -> BulkMetricWriter | None:
         dialect = store.engine.dialect.name
         if dialect not in _DIALECTS:
             return None
-        key = {column.name for column in SqlMetric.__table__.primary_key.columns}
-        if key != _METRIC_IDENTITY:
+        table = SqlMetric.__table__
+        key = {column.name for column in table.primary_key.columns}
+        # Another column (a later MLflow's) may want a value or a default we do not know.
+        if key != set(_COLUMNS) or set(table.columns.keys()) != set(_COLUMNS):
             return None
-        from sqlalchemy.dialects import postgresql, sqlite
+        engine_dialect = store.engine.dialect
+        mark = _PLACEHOLDERS.get(engine_dialect.paramstyle)
+        if mark is None:
+            return None
+        quote = engine_dialect.identifier_preparer
+        prefix = (
+            f"INSERT INTO {quote.format_table(table)} "
+            f"({', '.join(quote.quote(name) for name in _COLUMNS)}) VALUES "
+        )
+        rows_per_statement = _ROWS_PER_STATEMENT
+        if dialect == "sqlite":
+            import sqlite3
 
-        insert: Any = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        return BulkMetricWriter(store, insert)
+            if sqlite3.sqlite_version_info < (3, 32, 0):
+                rows_per_statement = _ROWS_PER_STATEMENT_OLD_SQLITE
+        row_marks = "(" + ",".join([mark] * len(_COLUMNS)) + ")"
+        return BulkMetricWriter(store, prefix, row_marks, rows_per_statement)
     except Exception as exc:  # an MLflow laid out differently: no fast path
         _log.debug("no bulk metric writer: %r", exc)
         return None

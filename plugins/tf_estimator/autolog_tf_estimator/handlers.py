@@ -64,8 +64,15 @@ def before_train(call: Call) -> None:
     call.state["tail"] = tail
     call.state["loss_hook"] = every > 0
     if every > 0:
-        on_logged = _LiveSummaries(sink, tail) if tail is not None else None
-        hook = make_loss_hook(sink, every, on_logged)
+        live = _LiveSummaries(sink, tail) if tail is not None else None
+        hook = make_loss_hook(
+            sink,
+            every,
+            live,
+            on_end=None if live is None else live.drain,
+            steps=call.get("steps"),
+            max_steps=call.get("max_steps"),
+        )
         # A new list: the caller's own list (or tuple) is never touched.
         call.replace("hooks", [*(call.get("hooks") or ()), hook])
 
@@ -101,7 +108,11 @@ def loss_every_n_steps(options: EstimatorOptions, config: Any) -> int:
 
 
 class _LiveSummaries:
-    """Called by the loss hook after it logs: forwards new summaries, at most every 30 s."""
+    """Called by the loss hook after it logs: forwards new summaries, at most every 30 s.
+
+    `drain` forwards the rest when the session ends: the run's last values then travel
+    while Estimator closes its session, and ``after_train`` finds little left to read.
+    """
 
     def __init__(self, sink: RunSink, tail: EventTail) -> None:
         self._sink = sink
@@ -113,6 +124,9 @@ class _LiveSummaries:
         if now < self._next:
             return
         self._next = now + LIVE_SUMMARY_INTERVAL_SECS
+        _log_scalars(self._sink, self._tail, skip_loss=True)
+
+    def drain(self) -> None:
         _log_scalars(self._sink, self._tail, skip_loss=True)
 
 

@@ -14,6 +14,11 @@ right when other workers advance the step too (asynchronous parameter-server tra
 On steps that are not due the hook fetches nothing, so the session call is exactly the one
 Estimator would have made; on due steps it adds the loss, which the loop fetches anyway.
 
+When ``train`` was given ``steps`` or ``max_steps`` the hook knows which step is the last,
+and right after it asks the sink to send what is buffered: the last values then reach the
+store while Estimator still saves its final checkpoint and closes the session, rather than
+after ``train`` returns.
+
 The hook runs inside the user's ``train`` call, where the core's guards do not reach: each
 of its methods reports its own failures through `autolog.guard` (a
 warning; an exception under ``AUTOLOG_TESTING=1``) and then switches the hook off, so
@@ -35,6 +40,7 @@ LOSS_METRIC = "loss"
 RESYNC_SECS = 10.0
 
 StepCallback = Callable[[int], None]
+EndCallback = Callable[[], None]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 PLUGIN = "tf_estimator"
@@ -56,13 +62,24 @@ def _guarded(method: _F) -> _F:
     return guarded  # type: ignore[return-value]
 
 
-def make_loss_hook(sink: RunSink, every_n_steps: int, on_logged: StepCallback | None = None) -> Any:
+def make_loss_hook(
+    sink: RunSink,
+    every_n_steps: int,
+    on_logged: StepCallback | None = None,
+    *,
+    on_end: EndCallback | None = None,
+    steps: int | None = None,
+    max_steps: int | None = None,
+) -> Any:
     """A ``tf.estimator.SessionRunHook`` logging ``loss`` into ``sink`` every N steps.
 
     ``on_logged(step)`` runs on the training thread after each logged step; the train
     handler uses it to pick up newly written summaries while training goes on.
+    ``on_end()`` runs when the session ends, after Estimator's own hooks have written
+    their last summaries. ``steps``/``max_steps`` are ``train``'s: they tell the hook
+    where training stops.
     """
-    return _hook_class()(sink, every_n_steps, on_logged)
+    return _hook_class()(sink, every_n_steps, on_logged, on_end, steps, max_steps)
 
 
 @functools.cache
@@ -73,13 +90,23 @@ def _hook_class() -> type:
         """Logs the training loss at the first step and then every ``every_n_steps``."""
 
         def __init__(
-            self, sink: RunSink, every_n_steps: int, on_logged: StepCallback | None
+            self,
+            sink: RunSink,
+            every_n_steps: int,
+            on_logged: StepCallback | None,
+            on_end: EndCallback | None,
+            steps: int | None,
+            max_steps: int | None,
         ) -> None:
             if every_n_steps < 1:
                 raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
             self._sink = sink
+            self._steps = steps
+            self._max_steps = max_steps
+            self._last_step = -1  # unknown: training runs until its input ends
             self._every = every_n_steps
             self._on_logged = on_logged
+            self._on_end = on_end
             self._loss: Any = None
             self._global_step: Any = None
             self._step = 0  # the global step after the last completed run
@@ -103,6 +130,11 @@ def _hook_class() -> type:
             if self._loss is not None:
                 self._step = int(session.run(self._global_step))
                 self._next_sync = time.monotonic() + RESYNC_SECS
+                # What Estimator's own StopAtStepHook stops at.
+                if isinstance(self._steps, int) and self._steps > 0:
+                    self._last_step = self._step + self._steps
+                elif isinstance(self._max_steps, int) and self._max_steps > 0:
+                    self._last_step = self._max_steps
 
         # The two per-step methods handle their own errors rather than going through
         # `_guarded`: a small model's step takes a fraction of a millisecond, and each
@@ -121,18 +153,27 @@ def _hook_class() -> type:
         def after_run(self, run_context: Any, run_values: Any) -> None:
             try:
                 self._step += 1
-                if not self._pending or self._loss is None:
-                    return
-                now = time.monotonic()
-                if now >= self._next_sync:
-                    self._step = int(run_context.session.run(self._global_step))
-                    self._next_sync = now + RESYNC_SECS
-                step = self._logged_at = self._step
-                self._sink.log_metric(LOSS_METRIC, float(run_values.results), step=step)
-                if self._on_logged is not None:
-                    self._on_logged(step)
+                if self._pending and self._loss is not None:
+                    now = time.monotonic()
+                    if now >= self._next_sync:
+                        self._step = int(run_context.session.run(self._global_step))
+                        self._next_sync = now + RESYNC_SECS
+                    step = self._logged_at = self._step
+                    self._sink.log_metric(LOSS_METRIC, float(run_values.results), step=step)
+                    if self._on_logged is not None:
+                        self._on_logged(step)
+                if self._step == self._last_step:
+                    self._sink.send_pending()
             except Exception as exc:
                 self._fail("after_run", exc)
+
+        @_guarded
+        def end(self, session: Any) -> None:
+            # Estimator's summary and step-counter hooks come first in the session's list
+            # and have flushed their last values by now.
+            if self._on_end is not None:
+                self._on_end()
+                self._sink.send_pending()
 
         def _fail(self, method: str, exc: Exception) -> None:
             self._loss = None  # stop fetching and logging for the rest of this training

@@ -8,6 +8,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -301,6 +302,37 @@ def test_send_pending_delivers_without_waiting_for_the_interval(
     logger.end_run()
     assert len(history(client, run_id, "loss")) == 4
     assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_requests_queued_behind_one_in_flight_leave_as_one(
+    client: MlflowClient, spool_dir: Path
+) -> None:
+    gate, sending = threading.Event(), threading.Event()
+
+    class SlowClient(CountingClient):
+        def log_batch(self, *args: Any, **kwargs: Any) -> None:
+            sending.set()
+            gate.wait(30)
+            super().log_batch(*args, **kwargs)
+
+    slow = SlowClient(client)
+    run_id = client.create_run("0").info.run_id
+    logger = BatchLogger(run_id, client=slow, flush_interval=600.0)  # type: ignore[arg-type]
+    logger.log_metric("loss", 0.0, step=0)
+    logger.send_pending()
+    assert sending.wait(30)  # the first request is out, and hangs until the gate opens
+    for step in range(1, 4):
+        logger.log_metric("loss", float(step), step=step)
+        logger.send_pending()
+    logger.set_tag("phase", "done")
+    logger.send_pending()
+    wait_until(lambda: len(logger._state.ops) == 4)  # four requests queue behind it
+
+    gate.set()
+    logger.end_run()
+    assert slow.requests == [(1, 0, 0), (3, 0, 1)]
+    assert history(client, run_id, "loss") == [(s, float(s)) for s in range(4)]
+    assert client.get_run(run_id).data.tags["phase"] == "done"
 
 
 def test_an_outage_is_retried_by_one_request_at_a_time(

@@ -100,6 +100,50 @@ def test_builder_respects_every_limit() -> None:
         assert chunk.size <= 800_000
 
 
+def _chunk(metrics: int = 0, params: int = 0, tags: int = 0, tag_prefix: str = "t") -> Chunk:
+    return Chunk(
+        [(f"m{i}", float(i), 0, i) for i in range(metrics)],
+        [(f"p{i}", "v") for i in range(params)],
+        [(f"{tag_prefix}{i}", "v") for i in range(tags)],
+    )
+
+
+@given(
+    st.tuples(*[st.integers(0, 1000)] * 2),
+    st.tuples(*[st.integers(0, 100)] * 2),
+    st.tuples(*[st.integers(0, 100)] * 2),
+)
+def test_merged_chunks_stay_within_every_limit(
+    metrics: tuple[int, int], params: tuple[int, int], tags: tuple[int, int]
+) -> None:
+    first = _chunk(metrics[0], params[0], tags[0], "a")
+    later = _chunk(metrics[1], params[1], tags[1], "b")
+    merged = first.merged(later)
+    fits = (
+        sum(metrics) <= 1000
+        and sum(params) <= 100
+        and sum(tags) <= 100
+        and len(first) + len(later) <= 1000
+    )
+    assert (merged is not None) == fits
+    if merged is not None:
+        assert merged.metrics == first.metrics + later.metrics
+        assert merged.params == first.params + later.params
+        assert merged.tags == first.tags + later.tags
+        assert merged.size == first.size + later.size
+
+
+def test_merged_chunks_keep_the_later_value_of_a_tag() -> None:
+    first = Chunk(tags=[("status", "training"), ("a", "1")])
+    merged = first.merged(Chunk(tags=[("status", "done")]))
+    assert merged is not None and merged.tags == [("status", "done"), ("a", "1")]
+
+
+def test_merging_is_refused_past_the_request_size() -> None:
+    big = Chunk(params=[(f"p{i}", "v" * 6000) for i in range(70)])
+    assert big.merged(Chunk(params=[(f"q{i}", "v" * 6000) for i in range(70)])) is None
+
+
 def test_chunk_json_round_trip_is_strict_json() -> None:
     import json
 

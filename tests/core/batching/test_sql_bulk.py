@@ -24,6 +24,27 @@ def test_bulk_writes_equal_log_batch_on_sqlite(client: MlflowClient) -> None:
     bulk_writes_equal_log_batch(client, "0")
 
 
+def test_a_request_larger_than_one_statement_is_written_whole(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    from mlflow.entities import Metric
+
+    # An SQLite before 3.32 takes 999 bound values per statement: 166 rows, not 1000.
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
+    client = MlflowClient(tracking_uri)
+    writer = sql_bulk.bulk_metric_writer(client)
+    assert writer is not None
+    rows = [(f"m{i % 3}", float(i), 1_000 + i, i) for i in range(1000)]
+    ours = client.create_run("0").info.run_id
+    writer(ours, rows)
+    writer(ours, rows[500:])  # retried in part: still nothing twice
+    theirs = client.create_run("0").info.run_id
+    client.log_batch(theirs, metrics=[Metric(*row) for row in rows])
+    assert stored_metrics(client, ours) == stored_metrics(client, theirs)
+
+
 def test_a_deleted_run_gets_the_stores_own_error(client: MlflowClient) -> None:
     writer = sql_bulk.bulk_metric_writer(client)
     assert writer is not None

@@ -11,6 +11,7 @@ pytest.importorskip("tensorflow_estimator")
 
 from autolog_tf_estimator.hooks import make_loss_hook
 from autolog_tf_estimator.summaries import EventTail
+from tests.plugins.tf_estimator.conftest import BATCH, N_ROWS
 
 pytestmark = pytest.mark.tf215
 
@@ -58,6 +59,46 @@ def test_callback_runs_after_each_logged_step(estimator: Any, input_fn: Any, sin
     seen: list[int] = []
     estimator.train(input_fn(), steps=6, hooks=[make_loss_hook(sink, 3, seen.append)])
     assert seen == [1, 4]
+
+
+class _SendingSink:
+    """Records, in order, the steps logged and each call to ``send_pending``."""
+
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def log_metric(self, key: str, value: Any, step: Any = None, timestamp: Any = None) -> None:
+        self.events.append(step)
+
+    def send_pending(self) -> None:
+        self.events.append("send")
+
+
+@pytest.mark.parametrize(
+    ("train_kwargs", "first_step"),
+    [({"steps": 5}, 1), ({"max_steps": 5}, 1), ({"steps": 3}, 3)],
+    ids=["steps", "max_steps", "resumed"],
+)
+def test_last_values_are_sent_right_after_the_last_step(
+    estimator: Any, input_fn: Any, train_kwargs: dict[str, int], first_step: int
+) -> None:
+    if first_step > 1:
+        estimator.train(input_fn(), steps=first_step - 1)  # a checkpoint to resume from
+    sink = _SendingSink()
+    hook = make_loss_hook(sink, 3, on_end=lambda: sink.events.append("end"), **train_kwargs)
+    estimator.train(input_fn(), hooks=[hook], **train_kwargs)
+    # Every third step is logged; the last one (5) is not due, yet the send follows it.
+    expected: list[Any] = [step for step in range(first_step, 6) if (step - first_step) % 3 == 0]
+    assert sink.events == [*expected, "send", "end", "send"]
+
+
+def test_without_a_step_limit_the_values_wait_for_the_session_end(
+    estimator: Any, input_fn: Any
+) -> None:
+    sink = _SendingSink()
+    # One pass over the data, then the input ends training.
+    estimator.train(input_fn(repeat=False), hooks=[make_loss_hook(sink, 1, on_end=lambda: None)])
+    assert sink.events == [*range(1, N_ROWS // BATCH + 1), "send"]
 
 
 def test_rejects_a_non_positive_cadence(tf: Any, sink: Any) -> None:
