@@ -81,9 +81,7 @@ def tf221(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tf215(session: nox.Session) -> None:
-    # The fault cases' timing rounds (about a minute each) run in full on the current stack;
-    # here one round per fault checks that tf.keras 2.15 survives every fault too.
-    _pytest(session, "tf215", AUTOLOG_FAULT_ROUNDS="1")
+    _pytest(session, "tf215")
 
 
 @nox.session(python=PYTHON)
