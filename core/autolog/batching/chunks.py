@@ -144,18 +144,22 @@ class ChunkBuilder:
     """Fills chunks in arrival order; ``add_*`` return a full chunk when one is complete."""
 
     def __init__(self) -> None:
+        # A metric's estimated size depends on its key only; a training loop logs the same
+        # few keys thousands of times.
+        self._metric_sizes: dict[str, int] = {}
         self._start()
 
     def _start(self) -> None:
         self.current = Chunk()
+        self.count = 0  # items in `current`, kept here: it is read for every item added
         self._tag_index: dict[str, int] = {}
 
     def __len__(self) -> int:
-        return len(self.current)
+        return self.count
 
     def take(self) -> Chunk | None:
         """The chunk being filled (``None`` if empty); the builder starts a new one."""
-        if not len(self.current):
+        if not self.count:
             return None
         chunk = self.current
         self._start()
@@ -164,19 +168,33 @@ class ChunkBuilder:
     def _room(self, kind: str, size: int) -> Chunk | None:
         c = self.current
         full = (
-            len(c) >= MAX_ENTITIES
+            self.count >= MAX_ENTITIES
             or c.size + size > MAX_REQUEST_BYTES
             or (kind == "metric" and len(c.metrics) >= MAX_METRICS)
             or (kind == "param" and len(c.params) >= MAX_PARAMS)
             or (kind == "tag" and len(c.tags) >= MAX_TAGS)
         )
-        return self.take() if full and len(c) else None
+        return self.take() if full and self.count else None
 
     def add_metric(self, row: MetricRow) -> Chunk | None:
-        size = text_size(row[0]) + _METRIC_OVERHEAD
-        done = self._room("metric", size)
-        self.current.metrics.append(row)
-        self.current.size += size
+        key = row[0]
+        size = self._metric_sizes.get(key)
+        if size is None:
+            if len(self._metric_sizes) > 50_000:
+                self._metric_sizes.clear()  # keys made up per step must not grow this forever
+            size = self._metric_sizes[key] = text_size(key) + _METRIC_OVERHEAD
+        c = self.current
+        done = None
+        if self.count and (
+            self.count >= MAX_ENTITIES
+            or len(c.metrics) >= MAX_METRICS
+            or c.size + size > MAX_REQUEST_BYTES
+        ):
+            done = self.take()
+            c = self.current
+        c.metrics.append(row)
+        c.size += size
+        self.count += 1
         return done
 
     def add_param(self, key: str, value: str) -> Chunk | None:
@@ -184,6 +202,7 @@ class ChunkBuilder:
         done = self._room("param", size)
         self.current.params.append((key, value))
         self.current.size += size
+        self.count += 1
         return done
 
     def add_tag(self, key: str, value: str) -> Chunk | None:
@@ -200,4 +219,5 @@ class ChunkBuilder:
         self._tag_index[key] = len(self.current.tags)
         self.current.tags.append((key, value))
         self.current.size += size
+        self.count += 1
         return done

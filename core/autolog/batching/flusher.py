@@ -236,7 +236,7 @@ class Engine:
     def _add(self, run: RunState, done: Chunk | None, new_ops: list[Op]) -> None:
         if done is not None:
             new_ops.append(BatchOp(done))
-        if len(run.builder) == 1 or done is not None:
+        if done is not None or run.builder.count == 1:
             # The item reached the inbox after the previous pass began: count from then,
             # so a value never waits for the store much longer than flush_interval.
             run.builder_since = run.previous_pass
@@ -261,8 +261,11 @@ class Engine:
             self._metric(run, record[1], record[2], record[3], record[4], record[5], new_ops)
         elif kind == METRICS:
             _, items, step, timestamp = record
-            for key, value in items:
-                self._metric(run, key, value, step, timestamp, True, new_ops)
+            if type(step) is int:
+                self._step_metrics(run, items, step, timestamp, new_ops)
+            else:
+                for key, value in items:
+                    self._metric(run, key, value, step, timestamp, True, new_ops)
         elif kind == PARAM:
             self._param(run, record[1], record[2], new_ops)
         elif kind == TAG:
@@ -309,6 +312,46 @@ class Engine:
             millis = checked
         done = run.builder.add_metric((name, number, millis, index))
         self._add(run, done, new_ops)
+
+    def _step_metrics(
+        self,
+        run: RunState,
+        items: list[tuple[Any, Any]],
+        step: int,
+        timestamp: int,
+        new_ops: list[Op],
+    ) -> None:
+        """`_metric` for each value of one ``log_metrics`` call with an int step.
+
+        The same checks in one loop: a per-step training loop sends several thousand of
+        these per fit, and each value's method calls cost the training core more than the
+        store's own work for that value.
+        """
+        keys = run.keys
+        ties = run.ties
+        builder = run.builder
+        untie = self._untie
+        for key, value in items:
+            name = keys.get(key) if type(key) is str else None
+            if type(name) is not str:
+                name = self._key(run, "metric", key)
+                if name is None:
+                    continue
+            if type(value) is not float:
+                value = validation.metric_value(value)
+                if isinstance(value, validation.Invalid):
+                    run.reporter.invalid("metric", name, value.reason)
+                    continue
+            tie = ties.get(name)
+            if tie is not None and timestamp > tie[0]:  # `_untie`'s usual case, inline
+                tie[0] = timestamp
+                tie[1] = {step: timestamp}
+                millis = timestamp
+            else:
+                millis = untie(run, name, step, timestamp)
+            done = builder.add_metric((name, value, millis, step))
+            if done is not None or builder.count == 1:
+                self._add(run, done, new_ops)
 
     @staticmethod
     def _untie(run: RunState, key: str, step: int, timestamp: int) -> int:

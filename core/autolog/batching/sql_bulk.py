@@ -1,4 +1,4 @@
-"""Metrics into MLflow's own SQL store with one bulk INSERT per request.
+"""Writes into MLflow's own SQL store without its ORM: metrics and params in bulk, run ends.
 
 With the embedded store MLflow defaults to (``sqlite:///mlflow.db``) every write runs
 inside the training process. ``SqlAlchemyStore.log_batch`` builds and flushes one ORM
@@ -7,35 +7,51 @@ small Keras model spends more time there than in its optimizer steps, and holds 
 GIL while doing so.
 
 `bulk_metric_writer` writes the same rows into MLflow's own tables (named and laid out
-as ``SqlMetric`` declares them) with one multi-row ``INSERT ... ON CONFLICT DO NOTHING``
-that skips rows already present, so a retried request never duplicates a value, and keeps
-``latest_metrics`` as MLflow does (the highest ``(step, timestamp, value)`` wins). The run
-is checked to be active first, with the store's own check, so the errors are the store's
-own.
+as ``SqlMetric``, ``SqlLatestMetric`` and ``SqlParam`` declare them) in one transaction:
 
-The INSERT is one statement with all its rows' values, handed to the database driver as
-is: SQLAlchemy's per-row parameter processing cost more CPU than the database's own work,
-and a driver's ``executemany`` gives Python's lock back and takes it again for every row,
-on a thread that runs next to the user's training loop.
+* one multi-row ``INSERT ... ON CONFLICT DO NOTHING`` into ``metrics``, which skips rows
+  already present, so a retried request never duplicates a value;
+* one multi-row upsert into ``latest_metrics`` that keeps, per key, the row with the
+  highest ``(step, timestamp, value)``, the rule of MLflow's own update. Its keys go in
+  sorted order, so two writers to one run lock its rows in the same order;
+* one multi-row ``INSERT ... ON CONFLICT DO NOTHING`` into ``params``. A param the run
+  holds already is fine with the same value (MLflow accepts that re-log); with another
+  value the whole transaction is rolled back and ``log_batch`` takes the request, so the
+  refusal is MLflow's own. Tags are left to ``log_batch``: some of them mean more to
+  MLflow than a row (``mlflow.runName`` renames the run).
+
+The run is checked to be active first with a one-column query; a run that is missing or
+not active is handed to the store's own check, so the errors are the store's own.
+`end_run` marks a run terminated with one ``UPDATE`` where MLflow's ``update_run_info``
+loads the whole run (its params, tags and latest metrics) to change two columns, and
+leaves anything but an active run to ``update_run_info``.
+
+Statements are built once, with all of a request's values, and handed to the database
+driver as they are: SQLAlchemy's per-row parameter processing cost more CPU than the
+database's own work, and a driver's ``executemany`` gives Python's lock back and takes it
+again for every row, on a thread that runs next to the user's training loop.
 
 It is a fast path, never a requirement: a store of another kind, a database without
-``ON CONFLICT DO NOTHING``, or tables laid out differently from what this module knows
-yield no writer, and an unexpected failure (anything but a database error) switches
-the writer off for good and hands the request to ``log_batch``.
+upserts, or tables laid out differently from what this module knows yield no writer, and
+an unexpected failure (anything but a database error) switches the writer off for good
+and hands the request to ``log_batch`` (or ``update_run_info``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import itertools
 import logging
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Iterator, Sequence
+from typing import Any, Final, Protocol
 
 from autolog.batching.chunks import MetricRow
 
-__all__ = ["BulkMetricWriter", "bulk_metric_writer"]
+__all__ = ["BulkMetricWriter", "BulkWrite", "ParamConflict", "bulk_metric_writer", "end_run"]
 
 _log = logging.getLogger(__name__)
 
@@ -49,93 +65,165 @@ _COLUMNS: Final = ("key", "value", "timestamp", "run_uuid", "step", "is_nan")
 _ROWS_PER_STATEMENT: Final = 1000
 _ROWS_PER_STATEMENT_OLD_SQLITE: Final = 999 // len(_COLUMNS)
 _PLACEHOLDERS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+# The columns of `latest_metrics`, in the order the upsert lists them.
+_LATEST: Final = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
+_SQLITE_UPSERT: Final = (3, 24, 0)  # INSERT ... ON CONFLICT (...) DO UPDATE
+_PARAMS: Final = ("key", "value", "run_uuid")
 
 
 class BulkMetricWriter:
-    """Writes metric rows for one `SqlAlchemyStore`; see the module docstring."""
+    """Writes metrics, params and run ends for one `SqlAlchemyStore` (see the module doc)."""
 
-    def __init__(self, store: Any, insert_prefix: str, row_marks: str, rows_per_statement: int):
-        from mlflow.store.tracking.dbmodels.models import SqlLatestMetric
-
+    def __init__(self, store: Any, statements: _Statements, rows_per_statement: int):
         self._store = store
-        self._latest = SqlLatestMetric
-        self._prefix = insert_prefix
-        self._row_marks = row_marks
+        self._sql = statements
         self._rows_per_statement = rows_per_statement
         self.broken = False
 
-    def __call__(self, run_id: str, rows: Sequence[MetricRow]) -> None:
-        """Write ``rows`` (already validated) to run ``run_id`` in one transaction."""
-        import sqlalchemy.exc
-        from mlflow.exceptions import MlflowException
+    def __call__(
+        self, run_id: str, rows: Sequence[MetricRow], params: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Write ``rows`` and ``params`` (validated) to run ``run_id`` in one transaction.
 
+        Raises `ParamConflict` (and writes nothing) when the run holds one of ``params``
+        with another value: MLflow refuses that, and its own ``log_batch`` says how.
+        """
         store = self._store
         sanitize = store.sanitize_metric_value
         # (key, value, timestamp, run_uuid, step, is_nan): the order of _COLUMNS.
         records: dict[tuple[str, float, int, str, int, bool], None] = {}
         for key, value, timestamp, step in rows:
-            is_nan, stored = sanitize(value)
-            records[(key, stored, timestamp, run_id, step, is_nan)] = None
+            if value - value == 0.0:  # finite: the store keeps it as it is
+                records[(key, value, timestamp, run_id, step, False)] = None
+            else:
+                is_nan, stored = sanitize(value)
+                records[(key, stored, timestamp, run_id, step, is_nan)] = None
         unique = list(records)
+        with self._transaction() as (session, connection):
+            self._check_active(session, connection, run_id)
+            insert = self._sql.insert_metrics
+            for start in range(0, len(unique), self._rows_per_statement):
+                part = unique[start : start + self._rows_per_statement]
+                connection.exec_driver_sql(
+                    insert.format(rows=",".join([self._sql.metric_marks] * len(part))),
+                    tuple(itertools.chain.from_iterable(part)),
+                )
+            self._update_latest(connection, run_id, unique)
+            if params:
+                self._insert_params(connection, run_id, params)
+
+    def end_run(self, run_id: str, status: str, end_time: int) -> bool:
+        """Mark an active run terminated; ``False`` (nothing done) for any other run."""
+        with self._transaction() as (_, connection):
+            result = connection.exec_driver_sql(self._sql.end_run, (status, end_time, run_id))
+            return bool(result.rowcount == 1)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[tuple[Any, Any]]:
+        """The store's own session (its error handling, its commit), and its connection.
+
+        The session maker turns database errors into the MlflowExceptions the store's own
+        methods raise (a locked SQLite file is TEMPORARILY_UNAVAILABLE, and retried); only
+        what is not a database error is kept out of it, to step aside.
+        """
+        import sqlalchemy.exc
+        from mlflow.exceptions import MlflowException
+
         unknown: BaseException | None = None
-        # The session maker turns database errors into the MlflowExceptions log_batch
-        # raises (a locked SQLite file is TEMPORARILY_UNAVAILABLE, and retried); only what
-        # is not a database error is kept out of it, to step aside below.
-        with store.ManagedSessionMaker(read_only=False) as session:
-            store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))
+        conflict: ParamConflict | None = None
+        with self._store.ManagedSessionMaker(read_only=False) as session:
             try:
-                connection = session.connection()
-                for start in range(0, len(unique), self._rows_per_statement):
-                    part = unique[start : start + self._rows_per_statement]
-                    statement = self._prefix + ",".join([self._row_marks] * len(part))
-                    connection.exec_driver_sql(
-                        statement + " ON CONFLICT DO NOTHING",
-                        tuple(field for record in part for field in record),
-                    )
-                self._update_latest(session, run_id, unique)
+                yield session, session.connection()
             except (MlflowException, sqlalchemy.exc.OperationalError):
                 raise
+            except ParamConflict as exc:  # not for the session maker to turn into an error
+                session.rollback()
+                conflict = exc
             except Exception as exc:
                 session.rollback()
                 unknown = exc
+        if conflict is not None:
+            raise conflict
         if unknown is not None:
             raise _StepAside from unknown
 
-    def _update_latest(
-        self, session: Any, run_id: str, records: list[tuple[str, float, int, str, int, bool]]
+    def _check_active(self, session: Any, connection: Any, run_id: str) -> None:
+        found = connection.exec_driver_sql(self._sql.lifecycle_stage, (run_id,)).fetchall()
+        if found != [("active",)]:
+            # Missing, deleted, or something this module does not know: the store says.
+            store = self._store
+            store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))
+
+    def _insert_params(
+        self, connection: Any, run_id: str, params: Sequence[tuple[str, str]]
     ) -> None:
-        newest: dict[str, dict[str, Any]] = {}
+        # Already there with the same value is what MLflow accepts as a re-log; with
+        # another value the transaction is rolled back and ``log_batch`` reports it.
+        sql = self._sql
+        for start in range(0, len(params), self._rows_per_statement):
+            part = params[start : start + self._rows_per_statement]
+            inserted = connection.exec_driver_sql(
+                sql.insert_params.format(rows=",".join([sql.param_marks] * len(part))),
+                tuple(field for key, value in part for field in (key, value, run_id)),
+            ).rowcount
+            if inserted == len(part):
+                continue
+            wanted = dict(part)
+            stored = connection.exec_driver_sql(
+                sql.select_params.format(keys=",".join([sql.mark] * len(part))),
+                (run_id, *wanted),
+            ).fetchall()
+            if any(wanted[key] != value for key, value in stored):
+                raise ParamConflict(run_id)
+
+    def _update_latest(
+        self, connection: Any, run_id: str, records: list[tuple[str, float, int, str, int, bool]]
+    ) -> None:
+        # Per key, the highest (step, timestamp, value) of this request, and its is_nan.
+        newest: dict[str, tuple[int, int, float, bool]] = {}
         for key, value, timestamp, _, step, is_nan in records:
             best = newest.get(key)
-            if best is None or (step, timestamp, value) > _order(best):
-                newest[key] = {
-                    "run_uuid": run_id,
-                    "key": key,
-                    "value": value,
-                    "timestamp": timestamp,
-                    "step": step,
-                    "is_nan": is_nan,
-                }
-        latest = self._latest
-        known = {
-            m.key: m
-            for m in session.query(latest)
-            .filter(latest.run_uuid == run_id, latest.key.in_(sorted(newest)))
-            .order_by(latest.run_uuid, latest.key)
-            .with_for_update()
-            .all()
-        }
-        for key, row in newest.items():
-            old = known.get(key)
-            if old is None:
-                session.add(latest(**row))
-            elif _order(row) > (old.step, old.timestamp, old.value):
-                old.step, old.timestamp = row["step"], row["timestamp"]
-                old.value, old.is_nan = row["value"], row["is_nan"]
+            if best is None or (step, timestamp, value) > best[:3]:
+                newest[key] = (step, timestamp, value, is_nan)
+        keys = sorted(newest)
+        for start in range(0, len(keys), self._rows_per_statement):
+            part = keys[start : start + self._rows_per_statement]
+            values: list[Any] = []
+            for key in part:
+                step, timestamp, value, is_nan = newest[key]
+                values += (key, value, timestamp, step, is_nan, run_id)
+            connection.exec_driver_sql(
+                self._sql.upsert_latest.format(rows=",".join([self._sql.latest_marks] * len(part))),
+                tuple(values),
+            )
 
 
-def _order(row: dict[str, Any]) -> tuple[int, int, float]:
-    return (row["step"], row["timestamp"], row["value"])
+class BulkWrite(Protocol):
+    """What `bulk_metric_writer` returns."""
+
+    def __call__(
+        self, run_id: str, rows: Sequence[MetricRow], params: Sequence[tuple[str, str]] = ()
+    ) -> None: ...
+
+
+class ParamConflict(Exception):
+    """The run holds one of the params with another value; nothing was written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Statements:
+    """The SQL of one store's dialect; ``{rows}`` (``{keys}``) stands for placeholders."""
+
+    mark: str
+    insert_metrics: str
+    metric_marks: str
+    upsert_latest: str
+    latest_marks: str
+    insert_params: str
+    param_marks: str
+    select_params: str
+    lifecycle_stage: str
+    end_run: str
 
 
 class _StepAside(Exception):
@@ -147,12 +235,56 @@ _writers: weakref.WeakKeyDictionary[Any, BulkMetricWriter | None] = weakref.Weak
 _writers_lock = threading.Lock()
 
 
-def bulk_metric_writer(client: Any) -> Callable[[str, Sequence[MetricRow]], None] | None:
-    """A bulk metric writer for ``client``'s store, or ``None`` when it has no fast path.
+def bulk_metric_writer(client: Any) -> BulkWrite | None:
+    """A bulk writer for ``client``'s store, or ``None`` when it has no fast path.
 
-    The returned callable falls back to ``client.log_batch`` by itself when the fast path
-    steps aside, so callers treat it like ``log_batch`` for metrics.
+    The returned callable, ``write(run_id, metric_rows, params=())``, falls back to
+    ``client.log_batch`` by itself when the fast path steps aside or a param conflicts
+    with the run's, so callers treat it like ``log_batch`` for metrics and params.
     """
+    writer = _writer_for(client)
+    if writer is None:
+        return None
+
+    def write(
+        run_id: str, rows: Sequence[MetricRow], params: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        from mlflow.entities import Metric, Param
+
+        try:
+            writer(run_id, rows, params)
+            return
+        except ParamConflict:
+            if rows:
+                write(run_id, rows)  # on their own; the params go through log_batch
+        except _StepAside as exc:
+            _switch_off(writer, exc)
+            if rows:
+                client.log_batch(run_id, metrics=[Metric(k, v, ts, s) for k, v, ts, s in rows])
+        # log_batch raises the store's own error for a param it refuses.
+        if params:
+            client.log_batch(run_id, params=[Param(k, v) for k, v in params])
+
+    return write
+
+
+def end_run(client: Any, run_id: str, status: str, end_time: int) -> bool:
+    """Mark ``run_id`` terminated through the fast path; ``False``: the store's way it is.
+
+    ``False`` also when the run is not active: ``update_run_info`` then raises the store's
+    own error for it.
+    """
+    writer = _writer_for(client)
+    if writer is None:
+        return False
+    try:
+        return writer.end_run(run_id, status, end_time)
+    except _StepAside as exc:
+        _switch_off(writer, exc)
+        return False
+
+
+def _writer_for(client: Any) -> BulkMetricWriter | None:
     from mlflow import MlflowClient
 
     if type(client) is not MlflowClient:  # a wrapper has its reasons to see each call
@@ -164,18 +296,12 @@ def bulk_metric_writer(client: Any) -> Callable[[str, Sequence[MetricRow]], None
             writer = _writers[client] = _make_writer(client)
     if writer is None or writer.broken:
         return None
+    return writer
 
-    def write(run_id: str, rows: Sequence[MetricRow]) -> None:
-        try:
-            writer(run_id, rows)
-        except _StepAside as exc:
-            writer.broken = True
-            _log.debug("bulk metric writes off, using log_batch: %r", exc.__cause__)
-            from mlflow.entities import Metric
 
-            client.log_batch(run_id, metrics=[Metric(k, v, ts, s) for k, v, ts, s in rows])
-
-    return write
+def _switch_off(writer: BulkMetricWriter, exc: _StepAside) -> None:
+    writer.broken = True
+    _log.debug("SQL fast path off, using the store's own methods: %r", exc.__cause__)
 
 
 def _make_writer(client: Any) -> BulkMetricWriter | None:
@@ -186,36 +312,93 @@ def _make_writer(client: Any) -> BulkMetricWriter | None:
         module = sys.modules.get("mlflow.store.tracking.sqlalchemy_store")
         if module is None or type(store) is not module.SqlAlchemyStore:
             return None  # a subclass may store differently
-        from mlflow.store.tracking.dbmodels.models import SqlMetric
-
-        dialect = store.engine.dialect.name
-        if dialect not in _DIALECTS:
+        dialect = store.engine.dialect
+        if dialect.name not in _DIALECTS:
             return None
-        table = SqlMetric.__table__
-        key = {column.name for column in table.primary_key.columns}
-        # Another column (a later MLflow's) may want a value or a default we do not know.
-        if key != set(_COLUMNS) or set(table.columns.keys()) != set(_COLUMNS):
-            return None
-        engine_dialect = store.engine.dialect
-        mark = _PLACEHOLDERS.get(engine_dialect.paramstyle)
-        if mark is None:
-            return None
-        quote = engine_dialect.identifier_preparer
-        prefix = (
-            f"INSERT INTO {quote.format_table(table)} "
-            f"({', '.join(quote.quote(name) for name in _COLUMNS)}) VALUES "
-        )
         rows_per_statement = _ROWS_PER_STATEMENT
-        if dialect == "sqlite":
+        if dialect.name == "sqlite":
             import sqlite3
 
+            if sqlite3.sqlite_version_info < _SQLITE_UPSERT:
+                return None
             if sqlite3.sqlite_version_info < (3, 32, 0):
                 rows_per_statement = _ROWS_PER_STATEMENT_OLD_SQLITE
-        row_marks = "(" + ",".join([mark] * len(_COLUMNS)) + ")"
-        return BulkMetricWriter(store, prefix, row_marks, rows_per_statement)
+        mark = _PLACEHOLDERS.get(dialect.paramstyle)
+        if mark is None:
+            return None
+        statements = _statements(dialect.identifier_preparer, mark)
+        if statements is None:
+            return None
+        return BulkMetricWriter(store, statements, rows_per_statement)
     except Exception as exc:  # an MLflow laid out differently: no fast path
         _log.debug("no bulk metric writer: %r", exc)
         return None
+
+
+def _statements(quote: Any, mark: str) -> _Statements | None:
+    """The statements for MLflow's tables, or ``None`` if they are not laid out as known."""
+    from mlflow.store.tracking.dbmodels.models import (
+        SqlLatestMetric,
+        SqlMetric,
+        SqlParam,
+        SqlRun,
+    )
+
+    metrics, latest, runs = SqlMetric.__table__, SqlLatestMetric.__table__, SqlRun.__table__
+    params = SqlParam.__table__
+
+    def key_of(table: Any) -> set[str]:
+        return {column.name for column in table.primary_key.columns}
+
+    # Another column (a later MLflow's) may want a value or a default we do not know.
+    if key_of(metrics) != set(_COLUMNS) or set(metrics.columns.keys()) != set(_COLUMNS):
+        return None
+    if key_of(latest) != {"key", "run_uuid"} or set(latest.columns.keys()) != set(_LATEST):
+        return None
+    if key_of(params) != {"key", "run_uuid"} or set(params.columns.keys()) != set(_PARAMS):
+        return None
+    if not {"run_uuid", "status", "end_time", "lifecycle_stage"} <= set(runs.columns.keys()):
+        return None
+    q = {name: quote.quote(name) for name in {*_COLUMNS, *_LATEST, *runs.columns.keys()}}
+    latest_table = quote.format_table(latest)
+    runs_table = quote.format_table(runs)
+    params_table = quote.format_table(params)
+    better = (
+        f"(excluded.{q['step']}, excluded.{q['timestamp']}, excluded.{q['value']}) > "
+        f"({latest_table}.{q['step']}, {latest_table}.{q['timestamp']}, "
+        f"{latest_table}.{q['value']})"
+    )
+    return _Statements(
+        mark=mark,
+        insert_metrics=(
+            f"INSERT INTO {quote.format_table(metrics)} "
+            f"({', '.join(q[name] for name in _COLUMNS)}) VALUES {{rows}} ON CONFLICT DO NOTHING"
+        ),
+        metric_marks="(" + ",".join([mark] * len(_COLUMNS)) + ")",
+        upsert_latest=(
+            f"INSERT INTO {latest_table} ({', '.join(q[name] for name in _LATEST)}) "
+            f"VALUES {{rows}} ON CONFLICT ({q['key']}, {q['run_uuid']}) DO UPDATE SET "
+            + ", ".join(f"{q[name]} = excluded.{q[name]}" for name in _LATEST[1:5])
+            + f" WHERE {better}"
+        ),
+        latest_marks="(" + ",".join([mark] * len(_LATEST)) + ")",
+        insert_params=(
+            f"INSERT INTO {params_table} ({', '.join(q[name] for name in _PARAMS)}) "
+            "VALUES {rows} ON CONFLICT DO NOTHING"
+        ),
+        param_marks="(" + ",".join([mark] * len(_PARAMS)) + ")",
+        select_params=(
+            f"SELECT {q['key']}, {q['value']} FROM {params_table} "
+            f"WHERE {q['run_uuid']} = {mark} AND {q['key']} IN ({{keys}})"
+        ),
+        lifecycle_stage=(
+            f"SELECT {q['lifecycle_stage']} FROM {runs_table} WHERE {q['run_uuid']} = {mark}"
+        ),
+        end_run=(
+            f"UPDATE {runs_table} SET {q['status']} = {mark}, {q['end_time']} = {mark} "
+            f"WHERE {q['run_uuid']} = {mark} AND {q['lifecycle_stage']} = 'active'"
+        ),
+    )
 
 
 def reset_after_fork() -> None:

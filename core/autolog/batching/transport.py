@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from autolog.batching import sql_bulk
 from autolog.batching.chunks import Chunk
 from autolog.batching.rest import TransientHTTPError, send_once, single_attempt_store
 from autolog.batching.sql_bulk import bulk_metric_writer
@@ -224,7 +225,7 @@ def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) ->
         part = todo.pop(0)
 
         def log(part: Chunk = part) -> None:
-            bulk = bulk_metric_writer(client) if part.metrics else None
+            bulk = bulk_metric_writer(client) if part.metrics or part.params else None
             if bulk is None:
                 rows_writer = _rest_rows_writer(client)
                 if rows_writer is not None:
@@ -237,15 +238,12 @@ def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) ->
                     tags=[RunTag(k, v) for k, v in part.tags],
                 )
                 return
-            # Two transactions instead of one: if the second fails, the retry writes the
-            # metrics again, and the bulk writer skips the rows already there.
-            bulk(run_id, part.metrics)
-            if part.params or part.tags:
-                client.log_batch(
-                    run_id,
-                    params=[Param(k, v) for k, v in part.params],
-                    tags=[RunTag(k, v) for k, v in part.tags],
-                )
+            # Tags go in a second transaction (MLflow gives some of them meaning): if it
+            # fails, the retry writes the metrics and params again, and the bulk writer
+            # skips what is already there.
+            bulk(run_id, part.metrics, part.params)
+            if part.tags:
+                client.log_batch(run_id, tags=[RunTag(k, v) for k, v in part.tags])
 
         outcome, error = call(log, retry)
         if outcome == "ok":
@@ -309,7 +307,10 @@ def end_run(client: MlflowClient, run_id: str, status: str, end_time: int) -> No
     ``MlflowClient.set_terminated`` also stops the store's async-logging queue (which the
     store instance shares with the user's own MLflow calls) and fetches the run and its
     experiment to print a link from our background thread; only the update is ours to do.
+    MLflow's own SQL store takes it as one ``UPDATE`` (`sql_bulk.end_run`).
     """
+    if sql_bulk.end_run(client, run_id, status, end_time):
+        return
     store: Any = getattr(getattr(client, "_tracking_client", None), "store", None)
     if store is None or not hasattr(store, "update_run_info"):  # MLflow laid out otherwise
         client.set_terminated(run_id, status, end_time)

@@ -75,7 +75,11 @@ def stored_metrics(client: MlflowClient, run_id: str) -> dict[str, Any]:
         "latest": {k: plain(v) for k, v in client.get_run(run_id).data.metrics.items()},
         "history": {
             k: sorted(
-                (m.step, m.timestamp, plain(m.value)) for m in client.get_metric_history(run_id, k)
+                (
+                    (m.step, m.timestamp, plain(m.value))
+                    for m in client.get_metric_history(run_id, k)
+                ),
+                key=repr,  # NaN (as "nan") may tie with a number on step and timestamp
             )
             for k in keys
         },

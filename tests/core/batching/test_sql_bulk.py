@@ -8,6 +8,8 @@ import gc
 import weakref
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -92,3 +94,101 @@ def test_a_client_let_go_is_not_kept_alive_by_its_writer(tracking_uri: str) -> N
     del client, write
     gc.collect()
     assert let_go() is None
+
+
+def _latest_rows(client: MlflowClient, run_id: str) -> list[tuple[str, float, int, int, bool]]:
+    """``latest_metrics`` as stored: key, value, timestamp, step, is_nan."""
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric
+
+    store = client._tracking_client.store
+    with store.ManagedSessionMaker() as session:
+        rows = session.query(SqlLatestMetric).filter(SqlLatestMetric.run_uuid == run_id).all()
+        return sorted((r.key, r.value, r.timestamp, r.step, bool(r.is_nan)) for r in rows)
+
+
+_VALUES = st.one_of(
+    st.sampled_from([0.5, 0.0, -1.0, float("nan"), float("inf"), float("-inf")]),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+)
+_ROWS = st.tuples(
+    st.sampled_from(["loss", "acc"]), _VALUES, st.integers(0, 4), st.integers(0, 4)
+).map(lambda r: (r[0], float(r[1]), 1_000 + r[2], r[3]))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(requests=st.lists(st.lists(_ROWS, min_size=1, max_size=6), min_size=1, max_size=4))
+def test_any_sequence_of_requests_leaves_what_log_batch_leaves(
+    client: MlflowClient, requests: list[list[tuple[str, float, int, int]]]
+) -> None:
+    """Histories and ``latest_metrics`` (value, step, timestamp, NaN flag) match MLflow's
+    own ``log_batch`` after the same requests, in order: ties, steps going backwards,
+    repeats of earlier rows, non-finite values."""
+    from mlflow.entities import Metric
+
+    writer = sql_bulk.bulk_metric_writer(client)
+    assert writer is not None
+    ours, theirs = (client.create_run("0").info.run_id for _ in range(2))
+    for rows in requests:
+        writer(ours, rows)
+        client.log_batch(theirs, metrics=[Metric(*row) for row in rows])
+    assert stored_metrics(client, ours) == stored_metrics(client, theirs)
+    assert _latest_rows(client, ours) == _latest_rows(client, theirs)
+
+
+def test_the_fast_end_of_a_run_equals_update_run_info(client: MlflowClient) -> None:
+    from mlflow.entities import RunStatus
+
+    ours, theirs = (client.create_run("0").info.run_id for _ in range(2))
+    assert sql_bulk.end_run(client, ours, "FAILED", 1_234_567)
+    store = client._tracking_client.store
+    store.update_run_info(theirs, RunStatus.FAILED, 1_234_567, None)
+    fields = ("status", "end_time", "lifecycle_stage", "start_time", "run_name")
+    mine, reference = client.get_run(ours).info, client.get_run(theirs).info
+    assert [getattr(mine, f) for f in fields[:3]] == [getattr(reference, f) for f in fields[:3]]
+    assert mine.status == "FAILED" and mine.end_time == 1_234_567
+
+
+def test_ending_a_deleted_run_gets_the_stores_own_error(client: MlflowClient) -> None:
+    run_id = client.create_run("0").info.run_id
+    client.delete_run(run_id)
+    assert not sql_bulk.end_run(client, run_id, "FINISHED", 1)  # nothing done here
+    with pytest.raises(MlflowException) as raised:
+        transport.end_run(client, run_id, "FINISHED", 1)
+    assert transport.classify(raised.value) == "run"
+    assert client.get_run(run_id).info.status == "RUNNING"
+
+
+def test_params_go_with_the_metrics_and_a_conflict_gets_the_stores_own_error(
+    client: MlflowClient,
+) -> None:
+    writer = sql_bulk.bulk_metric_writer(client)
+    assert writer is not None
+    run_id = client.create_run("0").info.run_id
+    writer(run_id, AWKWARD_ROWS[:2], [("lr", "0.1"), ("epochs", "10")])
+    writer(run_id, [], [("lr", "0.1")])  # the same value again: accepted, as MLflow does
+    assert client.get_run(run_id).data.params == {"lr": "0.1", "epochs": "10"}
+    with pytest.raises(MlflowException, match="Changing param values is not allowed") as raised:
+        writer(run_id, AWKWARD_ROWS[2:4], [("lr", "0.2"), ("units", "64")])
+    assert transport.classify(raised.value) == "item"  # the flusher isolates the param
+    assert client.get_run(run_id).data.params == {"lr": "0.1", "epochs": "10"}
+    assert len(client.get_metric_history(run_id, "loss")) == 4  # the metrics got in
+
+
+def test_a_refused_param_is_isolated_on_the_fast_path(tracking_uri: str, spool_dir: object) -> None:
+    from autolog.batching import BatchLogger, InvalidDataWarning
+
+    client = MlflowClient(tracking_uri)
+    run_id = client.create_run("0").info.run_id
+    client.log_param(run_id, "lr", "0.1")  # logged before us: the store refuses a change
+    logger = BatchLogger(run_id)
+    for i in range(300):
+        logger.log_metric("loss", float(i), step=i)
+    logger.log_params({"lr": 0.2, "epochs": 10})
+    with pytest.warns(InvalidDataWarning) as record:
+        logger.close()
+    assert len(client.get_metric_history(run_id, "loss")) == 300
+    assert client.get_run(run_id).data.params == {"lr": "0.1", "epochs": "10"}
+    refused = [w.message for w in record if isinstance(w.message, InvalidDataWarning)]
+    assert [(w.kind, w.key) for w in refused] == [("param", "lr")]
