@@ -170,7 +170,7 @@ class BulkMetricWriter:
                 continue
             wanted = dict(part)
             stored = connection.exec_driver_sql(
-                sql.select_params.format(keys=",".join([sql.mark] * len(part))),
+                sql.select_params.format(keys=",".join([sql.mark] * len(wanted))),
                 (run_id, *wanted),
             ).fetchall()
             if any(wanted[key] != value for key, value in stored):

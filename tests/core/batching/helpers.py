@@ -88,7 +88,7 @@ def stored_metrics(client: MlflowClient, run_id: str) -> dict[str, Any]:
 
 def bulk_writes_equal_log_batch(client: MlflowClient, experiment_id: str) -> None:
     """The bulk writer leaves a run exactly as MLflow's ``log_batch`` leaves another."""
-    from mlflow.entities import Metric
+    from mlflow.entities import Metric, Param
 
     from autolog.batching.sql_bulk import bulk_metric_writer
 
@@ -96,9 +96,15 @@ def bulk_writes_equal_log_batch(client: MlflowClient, experiment_id: str) -> Non
     assert writer is not None, "no bulk writer for MLflow's own SQL store"
     ours = client.create_run(experiment_id).info.run_id
     theirs = client.create_run(experiment_id).info.run_id
-    writer(ours, AWKWARD_ROWS[:4])
-    writer(ours, AWKWARD_ROWS)  # a retried request: nothing may be stored twice
-    client.log_batch(theirs, metrics=[Metric(*row) for row in AWKWARD_ROWS])
+    writer(ours, AWKWARD_ROWS[:4], [("lr", "0.1")])
+    # A retried request: nothing may be stored twice, and the param again is no conflict.
+    writer(ours, AWKWARD_ROWS, [("lr", "0.1"), ("units", "64")])
+    client.log_batch(
+        theirs,
+        metrics=[Metric(*row) for row in AWKWARD_ROWS],
+        params=[Param("lr", "0.1"), Param("units", "64")],
+    )
     expected = stored_metrics(client, theirs)
     assert stored_metrics(client, ours) == expected
     assert len(expected["history"]["loss"]) == 4 and len(expected["history"]["acc"]) == 3
+    assert client.get_run(ours).data.params == client.get_run(theirs).data.params
