@@ -13,9 +13,10 @@ $(NOX):
 run: $(NOX)
 	$(NOX) -s example
 
-## test: lint + types, then the whole suite in every environment (TF 2.21/Keras 3, TF 2.15)
+## test: lint + types and the whole suite in every environment (TF 2.21/Keras 3, TF 2.15);
+## the sessions and their order: tools/run_sessions.py
 test: $(NOX)
-	$(NOX)
+	$(TOOLS)/bin/python tools/run_sessions.py
 
 lint: $(NOX)
 	$(NOX) -s lint

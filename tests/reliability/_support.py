@@ -4,7 +4,9 @@ and the figures each test records into ``benchmarks/results/*.json``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import subprocess
@@ -70,8 +72,7 @@ DESCRIPTIONS: dict[str, dict[str, Any]] = {
 def record(result_file: str, key: str, value: Any) -> None:
     """Merge ``{key: value}`` into ``benchmarks/results/<result_file>.json`` and the summary."""
     path = RESULTS / f"{result_file}.json"
-    with _lock:
-        RESULTS.mkdir(parents=True, exist_ok=True)
+    with _lock, _results_locked():
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -82,6 +83,19 @@ def record(result_file: str, key: str, value: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, path)
         _figures[f"{result_file}.{key}"] = _short(value)
+
+
+@contextlib.contextmanager
+def _results_locked() -> Iterator[None]:
+    """Hold the results folder's lock file: `make test` runs both stacks' suites at once,
+    and each read-modify-write of a results file must see the other's."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def figures() -> dict[str, Any]:
