@@ -1,18 +1,18 @@
 """What `make test` runs: every nox session, in the order that keeps the timed cases fair.
 
-1. Every session's environment, one after the other (concurrent editable installs of this
-   repository would write its ``.egg-info`` at the same time).
-2. ``lint``, the docs session and the suites of both stacks, side by side. A suite keeps
-   about one of two cores busy on average (it waits on servers, subprocesses and sleeps),
-   so two at once take little longer than the slower alone.
-3. The fault cases of each stack, one stack after the other, with nothing else running:
-   they time fits with autologging against fits without, on half of the cores
+1. The environments are built one at a time (concurrent editable installs of this
+   repository would write its ``.egg-info`` at once), the two stacks first. As soon as one
+   is ready its tests start: ``lint``, ``docs`` and the suites of both stacks run side by
+   side. A suite keeps about one of two cores busy on average (it waits on servers,
+   subprocesses and sleeps), so two at once take little longer than the slower alone.
+2. Then the fault cases of each stack, one stack after the other, with nothing else
+   running: they time fits with autologging against fits without, on half of the cores
    (``tests/reliability/test_fault_injection.py``).
 
-Sessions that run side by side print their lines as they come, each behind its session's
-name. Every step runs even when an earlier one failed, so that one run reports every
-failure; the exit status is 1 when any session failed. Standard library only: this runs
-on the interpreter that runs nox.
+Lines of sessions that run side by side are printed as they come, behind the session's
+name. A failure does not stop the other sessions, so one run reports every failure; the
+exit status is 1 when any session failed. Standard library only: this runs on the
+interpreter that runs nox.
 """
 
 from __future__ import annotations
@@ -32,77 +32,116 @@ NOX = [sys.executable, "-m", "nox", "--noxfile", str(ROOT / "noxfile.py")]
 @dataclass(frozen=True)
 class Step:
     label: str
-    nox_args: tuple[str, ...]
-    part: str = ""  # AUTOLOG_TEST_PART for a stack's session: "suite", "faults" or both
+    session: str
+    part: str = ""  # AUTOLOG_TEST_PART of a stack's session: "suite" or "faults"
+    install_only: bool = False
+
+    @property
+    def nox_args(self) -> tuple[str, ...]:
+        return ("-s", self.session, "--install-only" if self.install_only else "--no-install")
+
+    def describe(self) -> str:
+        part = f"AUTOLOG_TEST_PART={self.part} " if self.part else ""
+        return part + " ".join(["nox", *self.nox_args])
 
 
-SESSIONS = ("lint", "tf221", "tf215", "docs")
-PLAN: list[list[Step]] = [
-    [Step("install", ("-s", *SESSIONS, "--install-only"))],
-    [
-        Step("lint", ("-s", "lint", "--no-install")),
-        Step("tf221", ("-s", "tf221", "--no-install"), part="suite"),
-        Step("tf215", ("-s", "tf215", "--no-install"), part="suite"),
-        Step("docs", ("-s", "docs", "--no-install")),
-    ],
-    [Step("tf221-faults", ("-s", "tf221", "--no-install"), part="faults")],
-    [Step("tf215-faults", ("-s", "tf215", "--no-install"), part="faults")],
+ENVIRONMENTS = ("tf221", "tf215", "lint", "docs")  # the order they are built in
+SIDE_BY_SIDE = [
+    Step("tf221", "tf221", part="suite"),
+    Step("tf215", "tf215", part="suite"),
+    Step("lint", "lint"),
+    Step("docs", "docs"),
+]
+ALONE = [
+    Step("tf221-faults", "tf221", part="faults"),
+    Step("tf215-faults", "tf215", part="faults"),
 ]
 
-_print_lock = threading.Lock()
+
+@dataclass
+class Outcome:
+    step: Step
+    passed: bool
+    seconds: float
 
 
-def _describe(step: Step) -> str:
-    part = f"AUTOLOG_TEST_PART={step.part} " if step.part else ""
-    return part + " ".join(["nox", *step.nox_args])
+class Runner:
+    def __init__(self) -> None:
+        self._print_lock = threading.Lock()
+        self._outcomes: list[Outcome] = []
+        self._prefixed = False
 
-
-def _relay(step: Step, stream: object, prefixed: bool) -> None:
-    for line in stream:  # type: ignore[attr-defined]
-        with _print_lock:
-            sys.stdout.write(f"[{step.label}] {line}" if prefixed else line)
+    def say(self, text: str) -> None:
+        with self._print_lock:
+            sys.stdout.write(text + "\n")
             sys.stdout.flush()
 
-
-def _run_together(steps: list[Step]) -> list[tuple[Step, int, float]]:
-    prefixed = len(steps) > 1
-    started = time.monotonic()
-    running = []
-    for step in steps:
-        env = {**os.environ, "AUTOLOG_TEST_PART": step.part}
+    def run(self, step: Step) -> bool:
+        """Run one step to its end, relaying its output; record and return whether it passed."""
+        self.say(f"==> {step.describe()}")
+        began = time.monotonic()
         proc = subprocess.Popen(
             [*NOX, *step.nox_args],
             cwd=ROOT,
-            env=env,
+            env={**os.environ, "AUTOLOG_TEST_PART": step.part},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
             errors="replace",
             bufsize=1,
         )
-        relay = threading.Thread(target=_relay, args=(step, proc.stdout, prefixed))
-        relay.start()
-        running.append((step, proc, relay))
-    results = []
-    for step, proc, relay in running:
-        code = proc.wait()
-        relay.join()
-        results.append((step, code, time.monotonic() - started))
-    return results
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self._print_lock:
+                sys.stdout.write(f"[{step.label}] {line}" if self._prefixed else line)
+                sys.stdout.flush()
+        passed = proc.wait() == 0
+        self._outcomes.append(Outcome(step, passed, time.monotonic() - began))
+        return passed
+
+    def side_by_side(self) -> set[str]:
+        """Build each environment, starting its tests once it is ready; wait for them all.
+
+        Returns the sessions whose environment could not be built.
+        """
+        self._prefixed = True
+        started: list[threading.Thread] = []
+        broken: set[str] = set()
+        for session in ENVIRONMENTS:
+            if not self.run(Step(f"{session} env", session, install_only=True)):
+                broken.add(session)
+                continue
+            for step in SIDE_BY_SIDE:
+                if step.session == session:
+                    thread = threading.Thread(target=self.run, args=(step,))
+                    thread.start()
+                    started.append(thread)
+        for thread in started:
+            thread.join()
+        self._prefixed = False
+        return broken
+
+    def report(self, began: float) -> bool:
+        self.say("\nstep             result    minutes")
+        for outcome in self._outcomes:
+            result = "passed" if outcome.passed else "FAILED"
+            self.say(f"{outcome.step.label:<16} {result:<9} {outcome.seconds / 60:6.1f}")
+        self.say(f"{'all':<26} {(time.monotonic() - began) / 60:6.1f}")
+        return all(outcome.passed for outcome in self._outcomes)
 
 
 def main() -> int:
-    results: list[tuple[Step, int, float]] = []
     began = time.monotonic()
-    for steps in PLAN:
-        print("==> " + "  &  ".join(_describe(step) for step in steps))
-        sys.stdout.flush()
-        results.extend(_run_together(steps))
-    print("\nsession        result   minutes")
-    for step, code, seconds in results:
-        print(f"{step.label:<14} {'passed' if code == 0 else 'FAILED':<8} {seconds / 60:6.1f}")
-    print(f"{'all':<14} {'':<8} {(time.monotonic() - began) / 60:6.1f}")
-    return 0 if all(code == 0 for _, code, _ in results) else 1
+    runner = Runner()
+    broken = runner.side_by_side()
+    for step in ALONE:
+        if step.session in broken:
+            runner.say(f"==> {step.label}: not run, its environment could not be built")
+            continue
+        runner.run(step)
+    if broken:
+        runner.say(f"environments that could not be built: {', '.join(sorted(broken))}")
+    return 0 if runner.report(began) and not broken else 1
 
 
 if __name__ == "__main__":
