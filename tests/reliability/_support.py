@@ -105,7 +105,15 @@ def figures() -> dict[str, Any]:
 
 def _short(value: Any) -> Any:
     if isinstance(value, Mapping):
-        keep = ("ratio", "count", "values_checked", "values_lost", "duplicates", "swept")
+        keep = (
+            "ratio",
+            "ratio_by_parts",
+            "count",
+            "values_checked",
+            "values_lost",
+            "duplicates",
+            "swept",
+        )
         picked = {k: v for k, v in value.items() if k in keep}
         return picked or f"{{{len(value)} entries}}"
     if isinstance(value, list) and len(value) > 8:
@@ -297,18 +305,29 @@ def build_mlp(
 
 def batch_recorder() -> Any:
     """A user callback that keeps the logs of every training batch (floats), and when
-    training ended (autolog's callback runs after it: the rest of ``fit`` is the end of
-    the run)."""
+    training began, each epoch ended and training ended (``time.perf_counter()``).
+
+    autolog's callback runs after it, so what autolog does at the start of training falls
+    in the first epoch, what it does at an epoch's end in the next, and the rest of ``fit``
+    after the last epoch is the end of the run."""
     keras = keras_module()
 
     class BatchRecorder(keras.callbacks.Callback):
         def __init__(self) -> None:
             super().__init__()
             self.batches: list[dict[str, float]] = []
-            self.training_ended = 0.0  # time.perf_counter() when the last epoch was done
+            self.training_began = 0.0
+            self.epochs_ended: list[float] = []
+            self.training_ended = 0.0
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.training_began = time.perf_counter()
 
         def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
             self.batches.append({k: float(v) for k, v in (logs or {}).items()})
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.epochs_ended.append(time.perf_counter())
 
         def on_train_end(self, logs: Any = None) -> None:
             self.training_ended = time.perf_counter()
