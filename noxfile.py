@@ -15,9 +15,14 @@ side by side, then the fault cases alone.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import nox
+import tomllib
 
 nox.options.sessions = ["lint", "tf221", "tf215", "docs"]
 nox.options.reuse_existing_virtualenvs = True
@@ -43,8 +48,38 @@ FAULT_TESTS = "tests/reliability/test_fault_injection.py"
 PARTS = ("suite", "faults")
 
 
+def _install(
+    session: nox.Session, extras: tuple[str, ...], *requirements: str, plugin: bool = True
+) -> None:
+    """This repository (editable, with ``extras``), the example plugin, ``requirements``.
+
+    The dependencies come first, and sessions may install theirs at the same time
+    (`make test` builds every environment at once); the editable installs, which write
+    ``*.egg-info`` into this repository's folders, go one session at a time.
+    """
+    project = tomllib.loads(Path("pyproject.toml").read_text(encoding="utf-8"))["project"]
+    dependencies = list(project["dependencies"])
+    for extra in extras:
+        dependencies += project["optional-dependencies"][extra]
+    session.install(*dependencies, *requirements)
+    editable = ["-e", ".", *(["-e", SKLEARN_PLUGIN] if plugin else [])]
+    with _one_session_at_a_time(".nox/editable-install.lock"):
+        session.install("--no-deps", *editable)
+
+
+@contextlib.contextmanager
+def _one_session_at_a_time(lock_file: str) -> Iterator[None]:
+    os.makedirs(os.path.dirname(lock_file), exist_ok=True)
+    with open(lock_file, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def _pytest(session: nox.Session, stack: str, **extra_env: str) -> None:
-    session.install("-e", ".[dev]", "-e", SKLEARN_PLUGIN, MLFLOW, *STACKS[stack])
+    _install(session, ("dev",), MLFLOW, *STACKS[stack])
     env = {"AUTOLOG_TESTING": "1", "AUTOLOG_STACK": stack, "TF_CPP_MIN_LOG_LEVEL": "2"}
     env.update(extra_env)
     if session.posargs:
@@ -78,7 +113,7 @@ def _run_pytest(session: nox.Session, name: str, env: dict[str, str], *args: str
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    session.install("-e", ".[dev]", MLFLOW)
+    _install(session, ("dev",), MLFLOW, plugin=False)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "core/autolog")
@@ -99,7 +134,7 @@ def docs(session: nox.Session) -> None:
     """The docs site builds strictly, and the docs' checks pass (the reference pages keep
     up with the code, the Performance page renders). No framework is installed here: the
     snippets, which use them, run in the stacks' sessions."""
-    session.install("-e", ".[docs,dev]", "-e", SKLEARN_PLUGIN, MLFLOW)
+    _install(session, ("docs", "dev"), MLFLOW)
     # tests/docs builds the site itself (test_mkdocs_build_is_strict_clean).
     session.run(
         "python",

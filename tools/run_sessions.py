@@ -1,12 +1,12 @@
 """What `make test` runs: every nox session, in the order that keeps the timed cases fair.
 
-1. The environments are built one at a time (concurrent editable installs of this
-   repository would write its ``.egg-info`` at once), the two stacks first. As soon as one
-   is ready its tests start: ``lint``, ``docs`` and the suites of both stacks run side by
-   side. A suite keeps about one of two cores busy on average (it waits on servers,
-   subprocesses and sleeps), so two at once take little longer than the slower alone.
-2. Then the fault cases of each stack, one stack after the other, with nothing else
-   running: they time fits with autologging against fits without, on half of the cores
+1. Every environment is built, all at once (their dependencies install side by side; the
+   noxfile lets one at a time write this repository's editable install).
+2. ``lint``, ``docs`` and the suites of both stacks, side by side. A suite keeps about one
+   of two cores busy on average (it waits on servers, subprocesses and sleeps), so two at
+   once take little longer than the slower alone.
+3. The fault cases of each stack, one stack after the other, with nothing else running:
+   they time fits with autologging against fits without, on half of the cores
    (``tests/reliability/test_fault_injection.py``).
 
 Lines of sessions that run side by side are printed as they come, behind the session's
@@ -45,7 +45,7 @@ class Step:
         return part + " ".join(["nox", *self.nox_args])
 
 
-ENVIRONMENTS = ("tf221", "tf215", "lint", "docs")  # the order they are built in
+ENVIRONMENTS = ("tf221", "tf215", "lint", "docs")
 SIDE_BY_SIDE = [
     Step("tf221", "tf221", part="suite"),
     Step("tf215", "tf215", part="suite"),
@@ -99,27 +99,21 @@ class Runner:
         self._outcomes.append(Outcome(step, passed, time.monotonic() - began))
         return passed
 
-    def side_by_side(self) -> set[str]:
-        """Build each environment, starting its tests once it is ready; wait for them all.
+    def side_by_side(self, steps: list[Step]) -> list[bool]:
+        """Run ``steps`` at once, each line behind its label; whether each passed."""
+        results = [False] * len(steps)
 
-        Returns the sessions whose environment could not be built.
-        """
+        def run(index: int) -> None:
+            results[index] = self.run(steps[index])
+
         self._prefixed = True
-        started: list[threading.Thread] = []
-        broken: set[str] = set()
-        for session in ENVIRONMENTS:
-            if not self.run(Step(f"{session} env", session, install_only=True)):
-                broken.add(session)
-                continue
-            for step in SIDE_BY_SIDE:
-                if step.session == session:
-                    thread = threading.Thread(target=self.run, args=(step,))
-                    thread.start()
-                    started.append(thread)
-        for thread in started:
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(steps))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
             thread.join()
         self._prefixed = False
-        return broken
+        return results
 
     def report(self, began: float) -> bool:
         self.say("\nstep             result    minutes")
@@ -133,14 +127,15 @@ class Runner:
 def main() -> int:
     began = time.monotonic()
     runner = Runner()
-    broken = runner.side_by_side()
+    builds = [Step(f"{name} env", name, install_only=True) for name in ENVIRONMENTS]
+    built = runner.side_by_side(builds)
+    broken = {name for name, ok in zip(ENVIRONMENTS, built, strict=True) if not ok}
+    runner.side_by_side([step for step in SIDE_BY_SIDE if step.session not in broken])
     for step in ALONE:
-        if step.session in broken:
-            runner.say(f"==> {step.label}: not run, its environment could not be built")
-            continue
-        runner.run(step)
+        if step.session not in broken:
+            runner.run(step)
     if broken:
-        runner.say(f"environments that could not be built: {', '.join(sorted(broken))}")
+        runner.say(f"not run, their environment could not be built: {', '.join(sorted(broken))}")
     return 0 if runner.report(began) and not broken else 1
 
 
