@@ -34,10 +34,12 @@ DESCRIPTIONS: dict[str, dict[str, Any]] = {
         "title": "Fault injection: Keras per-step logging into a PostgreSQL-backed server",
         "description": (
             "tests/reliability/test_fault_injection.py. One row per fault and test session "
-            "(tf221: TF 2.21 and Keras 3; tf215: tf.keras 2.15; three rounds each): "
-            "the median over its rounds of fit time with autolog (log_every_n_steps=1) over "
-            "the mean of the same-seed fits without autolog just before and after (target "
-            "<= 1.10x; measured, not asserted), values checked in the store after "
+            "(tf221: TF 2.21 and Keras 3, three rounds; tf215: tf.keras 2.15, one round in "
+            "`make test`): the median over its rounds of fit time with autolog "
+            "(log_every_n_steps=1) over the mean of the same-seed fits without autolog just "
+            "before and after, and ratio_by_parts, typical fits made of each part's median "
+            "(start, each epoch, end) over the case's fits (target <= 1.10x; measured, not "
+            "asserted), values checked in the store after "
             "`autolog sync` (lost and duplicated: 0). The fits read tf.data datasets with "
             "autotuning off (see the test's docstring for why). Default "
             "batching policy; the process's first autologged fit is an untimed warm-up. The "
