@@ -136,7 +136,7 @@ def main() -> int:
             runner.run(step)
     if broken:
         runner.say(f"not run, their environment could not be built: {', '.join(sorted(broken))}")
-    return 0 if runner.report(began) and not broken else 1
+    return 0 if runner.report(began) else 1  # a broken environment's build step FAILED
 
 
 if __name__ == "__main__":
