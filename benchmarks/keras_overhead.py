@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.support: the own-time watch, the server
 RESULTS = Path(__file__).parent / "results" / "keras_overhead.json"
 
 CONFIGS: dict[str, str] = {
@@ -113,9 +114,15 @@ def measure(config: str, tracking_uri: str, work: str, pairs: int = 0) -> dict[s
     x = rng.normal(size=(SAMPLES, FEATURES)).astype("float32")
     y = (x[:, :2].sum(axis=1) > 0).astype("int64")
 
-    gc_watch = _GcWatch()
+    from tests.support import own_time
 
-    def timed_fit(logged: bool, after: Any) -> list[float]:
+    gc_watch = _GcWatch()
+    timer = own_time.HookTimer()
+    if config.startswith("autolog"):
+        own_time.time_keras_hooks(timer)
+    watch = own_time.Watch(timer)
+
+    def timed_fit(logged: bool, after: Any) -> dict[str, float]:
         keras.utils.set_random_seed(0)
         model = keras.Sequential(
             [
@@ -127,9 +134,10 @@ def measure(config: str, tracking_uri: str, work: str, pairs: int = 0) -> dict[s
         model.compile(
             optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"]
         )
-        callbacks = _callbacks(config) if logged else []
+        callbacks = [own_time.keras_marker(keras, watch), *(_callbacks(config) if logged else [])]
         gc_watch.reset()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
+        cpu0 = time.process_time()
+        watch.call()
         model.fit(
             x,
             y,
@@ -140,20 +148,13 @@ def measure(config: str, tracking_uri: str, work: str, pairs: int = 0) -> dict[s
             callbacks=callbacks,
         )
         after()
-        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-        return [wall, cpu, gc_watch.full_seconds]
+        parts = watch.returned()
+        return {**parts, "cpu": time.process_time() - cpu0, "gc_full_s": gc_watch.full_seconds}
 
-    wall, cpu, gc_full = timed_fit(True, after_fit)
-    result: dict[str, Any] = {
-        "config": config,
-        "wall": wall,
-        "cpu": cpu,
-        "gc_full_s": gc_full,
-        "pairs": [],
-    }
+    result: dict[str, Any] = {"config": config, **timed_fit(True, after_fit), "pairs": []}
     for index in range(pairs):
         # ABBA order: a machine speeding up or slowing down favours neither side.
-        pair: dict[str, list[float]] = {}
+        pair: dict[str, dict[str, float]] = {}
         for logged in (False, True) if index % 2 == 0 else (True, False):
             if logged:
                 pair["config"] = timed_fit(True, _enable(config))
@@ -290,7 +291,6 @@ class Stores:
         if self.kind == "sqlite":
             yield f"sqlite:///{db}"
             return
-        sys.path.insert(0, str(ROOT))  # tests.support.mlflow_server
         from tests.support.mlflow_server import MlflowServer
 
         with MlflowServer(
@@ -387,14 +387,17 @@ def main(argv: list[str] | None = None) -> int:
                     f"wall {result['wall']:.2f}s cpu {result['cpu']:.2f}s "
                     f"full gc {result['gc_full_s']:.2f}s; pairs "
                     + " ".join(
-                        f"{p['baseline'][0]:.2f}/{p['config'][0]:.2f}"
-                        f" (gc {p['baseline'][2]:.2f}/{p['config'][2]:.2f})"
+                        f"{p['baseline']['wall']:.2f}/{p['config']['wall']:.2f}"
+                        f" (gc {p['baseline']['gc_full_s']:.2f}/{p['config']['gc_full_s']:.2f})"
                         for p in result["pairs"]
                     )
                 )
 
+    from tests.support import own_time
+
     base_wall = statistics.median(r["wall"] for r in samples["none"])
     base_cpu = statistics.median(r["cpu"] for r in samples["none"])
+    base_outside = statistics.median(r["outside_s"] for r in samples["none"])
     rows = []
     for config in runnable:
         walls = [r["wall"] for r in samples[config]]
@@ -411,18 +414,31 @@ def main(argv: list[str] | None = None) -> int:
             "wall_s": walls,
             "cpu_s": cpus,
         }
+        if config.startswith("autolog"):
+            firsts = samples[config]
+            row["own_ratio"] = statistics.median(
+                own_time.own_ratio(r, base_outside) for r in firsts
+            )
+            row["own_s"] = own_time.median_parts([(r, base_outside) for r in firsts])
         if pairs:
             row["paired_wall_ratio"] = statistics.median(
-                p["config"][0] / p["baseline"][0] for p in pairs
+                p["config"]["wall"] / p["baseline"]["wall"] for p in pairs
             )
             row["paired_cpu_ratio"] = statistics.median(
-                p["config"][1] / p["baseline"][1] for p in pairs
+                p["config"]["cpu"] / p["baseline"]["cpu"] for p in pairs
             )
             # A busy machine only ever adds time: the least disturbed fits of each side
             # show the cost with the least noise (the targets are about the medians).
-            row["fastest_wall_ratio"] = min(p["config"][0] for p in pairs) / min(
-                p["baseline"][0] for p in pairs
+            row["fastest_wall_ratio"] = min(p["config"]["wall"] for p in pairs) / min(
+                p["baseline"]["wall"] for p in pairs
             )
+            if config.startswith("autolog"):
+                row["paired_own_ratio"] = statistics.median(
+                    own_time.own_ratio(p["config"], p["baseline"]["outside_s"]) for p in pairs
+                )
+                row["paired_own_s"] = own_time.median_parts(
+                    [(p["config"], p["baseline"]["outside_s"]) for p in pairs]
+                )
             row["pairs"] = pairs
         rows.append(row)
 
@@ -437,6 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         "paired x",
         "paired cpu x",
         "fastest x",
+        "own 1st x",
+        "own paired x",
         "target",
     )
     for column in columns:
@@ -445,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         target = row["target_ratio"]
         paired = row.get("paired_wall_ratio")
         ok = target is None or row["wall_ratio"] <= target
+        own, own_paired = row.get("own_ratio"), row.get("paired_own_ratio")
         table.add_row(
             row["description"],
             f"{row['median_wall_s']:.2f}",
@@ -452,10 +471,12 @@ def main(argv: list[str] | None = None) -> int:
             "" if paired is None else f"{paired:.3f}x",
             "" if paired is None else f"{row['paired_cpu_ratio']:.3f}x",
             "" if paired is None else f"{row['fastest_wall_ratio']:.3f}x",
+            "" if own is None else f"{own:.3f}x",
+            "" if own_paired is None else f"{own_paired:.3f}x",
             "" if target is None else f"<= {target:.2f}x",
         )
     for config, why in skipped.items():
-        table.add_row(CONFIGS[config], "-", "-", "-", "-", "-", f"skipped: {why}")
+        table.add_row(CONFIGS[config], *["-"] * (len(columns) - 2), f"skipped: {why}")
     console.print(table)
 
     output = Path(args.output)

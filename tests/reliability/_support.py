@@ -110,6 +110,7 @@ def _short(value: Any) -> Any:
         keep = (
             "ratio",
             "ratio_by_parts",
+            "own_ratio",
             "count",
             "values_checked",
             "values_lost",
