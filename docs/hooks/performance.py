@@ -203,6 +203,11 @@ def _cell(value: Any) -> str:
         text = "none"
     elif isinstance(value, (list, tuple)) and all(_number(v) is not None for v in value):
         text = ", ".join(_cell(v) for v in value)
+    elif isinstance(value, Mapping) and all(_number(v) is not None for v in value.values()):
+        text = ", ".join(f"{_cell(str(key))} {_cell(v)}" for key, v in value.items())
+    elif isinstance(value, (list, tuple)) and all(isinstance(v, Mapping) for v in value):
+        # Per-measurement records (a benchmark's every fit): too many for a cell.
+        text = f"{len(value):,} records, in the JSON file"
     elif isinstance(value, Mapping) or (
         isinstance(value, (list, tuple)) and not all(isinstance(v, str) for v in value)
     ):

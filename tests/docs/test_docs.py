@@ -245,7 +245,13 @@ def test_performance_page_renders_tables_and_charts(tmp_path: Path) -> None:
                 "versions": {"keras": "3.15.1"},
                 "results": [
                     {"config": "baseline", "median_wall_s": 10.0, "wall_ratio": 1.0},
-                    {"config": "per step", "median_wall_s": 10.3, "wall_ratio": 1.03},
+                    {
+                        "config": "per step",
+                        "median_wall_s": 10.3,
+                        "wall_ratio": 1.03,
+                        "own_s": {"hooks": 0.05, "outside_s": 0.1},
+                        "pairs": [{"baseline": {"wall": 1.0}}, {"baseline": {"wall": 1.1}}],
+                    },
                 ],
                 "skipped": {},
             }
@@ -286,7 +292,10 @@ def test_performance_page_renders_tables_and_charts(tmp_path: Path) -> None:
     assert "| server\\_503 | 3.1 | 1 | Delivered 918. |" in text
     assert "### Keras overhead" in text
     assert "| config | median\\_wall\\_s | wall\\_ratio |" in text
-    assert "| per step | 10.3 | 1.03 |" in text
+    assert (
+        "| per step | 10.3 | 1.03 | hooks 0.05, outside\\_s 0.1 | 2 records, in the JSON file |"
+        in text
+    )
     assert "**repeats** | 5" in text
     assert "**versions.keras** | 3.15.1" in text  # set-up details: one table, not sections
     assert "**skipped** | none" in text
