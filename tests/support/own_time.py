@@ -38,15 +38,31 @@ THREAD_PREFIX = "autolog"
 
 def background_cpu_seconds(prefix: str = THREAD_PREFIX) -> float:
     """CPU seconds used so far by the live threads whose names start with ``prefix``."""
-    total = 0.0
+    return sum(background_cpu_by_thread(prefix).values())
+
+
+def background_cpu_by_thread(prefix: str = THREAD_PREFIX) -> dict[threading.Thread, float]:
+    """CPU seconds used so far by each live thread whose name starts with ``prefix``."""
+    used = {}
     for thread in threading.enumerate():
         if thread.ident is None or not thread.name.startswith(prefix):
             continue
         try:
-            total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+            used[thread] = time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
         except (OSError, ValueError):  # the thread ended since it was listed
             continue
-    return total
+    return used
+
+
+def background_cpu_since(earlier: dict[threading.Thread, float]) -> float:
+    """CPU seconds autolog's threads used since ``earlier`` (`background_cpu_by_thread`).
+
+    A thread that started since counts from zero. One that ended since is left out, with
+    what it used after ``earlier`` (autolog's warm-up thread can end during a process's
+    first autologged training; a store's sender threads end only once no run uses it).
+    """
+    now = background_cpu_by_thread()
+    return sum(seconds - earlier.get(thread, 0.0) for thread, seconds in now.items())
 
 
 class HookTimer:
@@ -97,8 +113,7 @@ class Marks:
     hooks_at_begin: float = 0.0
     hooks_at_end: float = 0.0
     hooks_at_return: float = 0.0
-    background_at_begin: float = 0.0
-    background_at_end: float = 0.0
+    background_used: float = 0.0  # CPU of autolog's threads while training ran
 
 
 class Watch:
@@ -108,6 +123,7 @@ class Watch:
         self.timer = timer
         self.marks = Marks()
         self._hooks_at_call = 0.0
+        self._background_at_begin: dict[threading.Thread, float] = {}
 
     def call(self) -> None:
         self._hooks_at_call = self.timer.seconds
@@ -116,12 +132,12 @@ class Watch:
     def training_began(self) -> None:
         self.marks.began = time.perf_counter()
         self.marks.hooks_at_begin = self.timer.seconds - self._hooks_at_call
-        self.marks.background_at_begin = background_cpu_seconds()
+        self._background_at_begin = background_cpu_by_thread()
 
     def training_ended(self) -> None:
         self.marks.ended = time.perf_counter()
         self.marks.hooks_at_end = self.timer.seconds - self._hooks_at_call
-        self.marks.background_at_end = background_cpu_seconds()
+        self.marks.background_used = background_cpu_since(self._background_at_begin)
 
     def returned(self) -> dict[str, float]:
         self.marks.returned = time.perf_counter()
@@ -159,7 +175,7 @@ def parts(marks: Marks) -> dict[str, float]:
     return {
         "wall": marks.returned - marks.called,
         "hooks_s": marks.hooks_at_return,
-        "background_s": marks.background_at_end - marks.background_at_begin,
+        "background_s": marks.background_used,
         # Hook time before training begins or after it ends is already in hooks_s.
         "outside_s": outside - hooks_outside,
     }

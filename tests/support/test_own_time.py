@@ -25,8 +25,7 @@ def test_parts_keep_hook_time_out_of_the_time_outside_training() -> None:
         hooks_at_begin=0.1,
         hooks_at_end=0.4,
         hooks_at_return=0.45,
-        background_at_begin=1.0,
-        background_at_end=1.2,
+        background_used=0.2,
     )
     parts = own_time.parts(marks)
     assert parts["wall"] == pytest.approx(2.8)
@@ -86,3 +85,29 @@ def test_background_time_is_the_cpu_of_autologs_threads_only() -> None:
 
     assert run("autolog-test-worker") >= 0.09
     assert run("someone-elses-worker") == 0.0
+
+
+def test_background_time_leaves_out_a_thread_that_ended_and_counts_a_new_one() -> None:
+    spun, done = threading.Event(), threading.Event()
+
+    def work() -> None:
+        _spin(0.05)
+        spun.set()
+        done.wait()
+
+    ending = threading.Thread(target=work, name="autolog-test-ending", daemon=True)
+    ending.start()
+    assert spun.wait(60)
+    earlier = own_time.background_cpu_by_thread()
+    done.set()
+    ending.join()
+    spun.clear()
+    done.clear()
+    starting = threading.Thread(target=work, name="autolog-test-starting", daemon=True)
+    starting.start()
+    assert spun.wait(60)
+    used = own_time.background_cpu_since(earlier)
+    done.set()
+    starting.join()
+    # The new thread's 0.05 s, not less for the one that ended with 0.05 s behind it.
+    assert used >= 0.045
