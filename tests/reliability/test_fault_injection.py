@@ -312,9 +312,8 @@ def _timed_case(
                 "ratio": round(seconds / ((before + after) / 2), 3),
                 "own_ratio": round(own_time.own_ratio(logged.own, outside_without), 3),
                 "own_seconds": {
-                    "hooks": round(logged.own["hooks_s"], 3),
-                    "background": round(logged.own["background_s"], 3),
-                    "outside": round(max(0.0, logged.own["outside_s"] - outside_without), 3),
+                    part: round(value, 3)
+                    for part, value in own_time.own_parts(logged.own, outside_without).items()
                 },
                 "fit_seconds": round(seconds, 3),
                 "fit_after_training_seconds": round(logged.tail_seconds, 3),

@@ -36,11 +36,6 @@ from typing import Any
 THREAD_PREFIX = "autolog"
 
 
-def background_cpu_seconds(prefix: str = THREAD_PREFIX) -> float:
-    """CPU seconds used so far by the live threads whose names start with ``prefix``."""
-    return sum(background_cpu_by_thread(prefix).values())
-
-
 def background_cpu_by_thread(prefix: str = THREAD_PREFIX) -> dict[threading.Thread, float]:
     """CPU seconds used so far by each live thread whose name starts with ``prefix``."""
     used = {}
@@ -54,14 +49,16 @@ def background_cpu_by_thread(prefix: str = THREAD_PREFIX) -> dict[threading.Thre
     return used
 
 
-def background_cpu_since(earlier: dict[threading.Thread, float]) -> float:
+def background_cpu_since(
+    earlier: dict[threading.Thread, float], prefix: str = THREAD_PREFIX
+) -> float:
     """CPU seconds autolog's threads used since ``earlier`` (`background_cpu_by_thread`).
 
     A thread that started since counts from zero. One that ended since is left out, with
     what it used after ``earlier`` (autolog's warm-up thread can end during a process's
     first autologged training; a store's sender threads end only once no run uses it).
     """
-    now = background_cpu_by_thread()
+    now = background_cpu_by_thread(prefix)
     return sum(seconds - earlier.get(thread, 0.0) for thread, seconds in now.items())
 
 
@@ -117,7 +114,7 @@ class Marks:
 
 
 class Watch:
-    """Takes `Marks` around one training; `own_time` turns them into seconds."""
+    """Takes `Marks` around one training; `returned` turns them into its `parts`."""
 
     def __init__(self, timer: HookTimer) -> None:
         self.timer = timer
@@ -181,16 +178,22 @@ def parts(marks: Marks) -> dict[str, float]:
     }
 
 
-def own_seconds(trained: dict[str, float], baseline_outside_s: float) -> float:
-    """autolog's own time in ``trained``, given a training without autolog's time outside.
+def own_parts(trained: dict[str, float], baseline_outside_s: float) -> dict[str, float]:
+    """The parts of autolog's own time in ``trained`` (seconds), given a training without
+    autolog's time outside training.
 
     An outside time below the baseline's counts as none rather than as a saving.
     """
-    return (
-        trained["hooks_s"]
-        + trained["background_s"]
-        + max(0.0, trained["outside_s"] - baseline_outside_s)
-    )
+    return {
+        "hooks": trained["hooks_s"],
+        "background": trained["background_s"],
+        "outside": max(0.0, trained["outside_s"] - baseline_outside_s),
+    }
+
+
+def own_seconds(trained: dict[str, float], baseline_outside_s: float) -> float:
+    """autolog's own time in ``trained``: the sum of its `own_parts`."""
+    return sum(own_parts(trained, baseline_outside_s).values())
 
 
 def own_ratio(trained: dict[str, float], baseline_outside_s: float) -> float:
@@ -202,10 +205,6 @@ def own_ratio(trained: dict[str, float], baseline_outside_s: float) -> float:
 def median_parts(fits: Iterable[tuple[dict[str, float], float]]) -> dict[str, float]:
     """The median of each part of autolog's own time (seconds) over (training, baseline
     outside) pairs; the baseline is what `own_seconds` takes."""
-    pairs = list(fits)
-    return {
-        "hooks": statistics.median(f["hooks_s"] for f, _ in pairs),
-        "background": statistics.median(f["background_s"] for f, _ in pairs),
-        "outside": statistics.median(max(0.0, f["outside_s"] - base) for f, base in pairs),
-        "total": statistics.median(own_seconds(f, base) for f, base in pairs),
-    }
+    each = [own_parts(fit, base) for fit, base in fits]
+    medians = {name: statistics.median(p[name] for p in each) for name in each[0]}
+    return {**medians, "total": statistics.median(sum(p.values()) for p in each)}

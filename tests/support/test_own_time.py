@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from autolog import warmup
 from tests.support import own_time
 
 
@@ -65,9 +66,13 @@ def test_hook_timer_times_the_chosen_methods_and_puts_them_back() -> None:
     assert Hooks.__dict__["on_step"] is original
 
 
+# Counted under a prefix of their own: autolog threads of earlier tests may still be alive.
+TEST_THREADS = "autolog-test-"
+
+
 def test_background_time_is_the_cpu_of_autologs_threads_only() -> None:
     def run(name: str) -> float:
-        before = own_time.background_cpu_seconds()
+        before = own_time.background_cpu_by_thread(TEST_THREADS)
         spun, done = threading.Event(), threading.Event()
 
         def work() -> None:
@@ -78,13 +83,15 @@ def test_background_time_is_the_cpu_of_autologs_threads_only() -> None:
         thread = threading.Thread(target=work, name=name, daemon=True)
         thread.start()
         assert spun.wait(60)
-        used = own_time.background_cpu_seconds() - before
+        used = own_time.background_cpu_since(before, TEST_THREADS)
         done.set()
         thread.join()
         return used
 
     assert run("autolog-test-worker") >= 0.09
     assert run("someone-elses-worker") == 0.0
+    # What a training counts by default: the threads autolog itself names.
+    assert warmup.THREAD_NAME.startswith(own_time.THREAD_PREFIX)
 
 
 def test_background_time_leaves_out_a_thread_that_ended_and_counts_a_new_one() -> None:
@@ -98,7 +105,7 @@ def test_background_time_leaves_out_a_thread_that_ended_and_counts_a_new_one() -
     ending = threading.Thread(target=work, name="autolog-test-ending", daemon=True)
     ending.start()
     assert spun.wait(60)
-    earlier = own_time.background_cpu_by_thread()
+    earlier = own_time.background_cpu_by_thread(TEST_THREADS)
     done.set()
     ending.join()
     spun.clear()
@@ -106,7 +113,7 @@ def test_background_time_leaves_out_a_thread_that_ended_and_counts_a_new_one() -
     starting = threading.Thread(target=work, name="autolog-test-starting", daemon=True)
     starting.start()
     assert spun.wait(60)
-    used = own_time.background_cpu_since(earlier)
+    used = own_time.background_cpu_since(earlier, TEST_THREADS)
     done.set()
     starting.join()
     # The new thread's 0.05 s, not less for the one that ended with 0.05 s behind it.
