@@ -10,7 +10,9 @@ orders a metric's history by timestamp, step and value, not by arrival, and the 
 makes the caller-recorded timestamps of one key and step strictly increasing. After a
 failed request they too go one at a time, until one succeeds: an outage is retried by one
 request, not by all. Artifact uploads overlap with metric chunks but not with each other
-(a later upload may overwrite the same path).
+(a later upload may overwrite the same path). While the store answers, the run's end
+overlaps the last metric requests and uploads too: the store keeps what reaches a run
+after its end, and what fails is spooled followed by the end once more.
 
 When a run's data cannot be delivered (retries exhausted, run refused, too much pending,
 ``flush`` timed out, interpreter exiting), the run switches to *spooling*: from then on its
@@ -434,7 +436,7 @@ class Engine:
                 self._spool_op(run, op)
                 continue
             if op.ordered or run.run_id is None:
-                if run.inflight:
+                if run.inflight and not self._end_may_overlap(run, op):
                     return
             elif (
                 run.ordered_inflight
@@ -446,6 +448,30 @@ class Engine:
             if isinstance(op, BatchOp):
                 op = self._coalesce(run, op)
             self._dispatch(run, op)
+
+    @staticmethod
+    def _end_may_overlap(run: RunState, op: Op) -> bool:
+        """Whether the run's end can go out while its last values and uploads are in flight.
+
+        At the end of training the caller waits for the last metric request and the model
+        upload; ending the run only after them costs one more round trip, which a server
+        that answers slowly makes the biggest part of the wait. The store keeps what a run
+        receives after its end, so they may overlap, but only while the store answers
+        (not failing, not spooling) and only with requests that carry nothing the end
+        could need first (metric-only requests and uploads, not params, tags or submitted
+        work). Should one of them fail after all, what it carried is spooled followed by
+        the end again (`_spool_op`), so `autolog sync` still ends the run last.
+        """
+        if not isinstance(op, EndOp) or run.run_id is None or run.failing or run.spooling:
+            return False
+        if len(run.inflight) >= run.max_in_flight:
+            return False
+        for other in run.inflight:
+            if isinstance(other, ArtifactOp):
+                continue
+            if not isinstance(other, BatchOp) or other.ordered:
+                return False
+        return True
 
     @staticmethod
     def _coalesce(run: RunState, op: BatchOp) -> BatchOp:
@@ -472,6 +498,8 @@ class Engine:
         return joined
 
     def _dispatch(self, run: RunState, op: Op) -> None:
+        if isinstance(op, EndOp) and run.inflight:
+            run.overlapped_end = op
         run.inflight.add(op)
         if op.ordered:
             run.ordered_inflight = True
@@ -534,6 +562,10 @@ class Engine:
                     shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
             elif isinstance(op, EndOp):
                 spool.write_end(op.status, op.end_time)
+            end = run.overlapped_end
+            if end is not None and not isinstance(op, EndOp):
+                # It was sent alongside the run's end: replay must end the run after it.
+                spool.write_end(end.status, end.end_time)
         except OSError as exc:
             run.reporter.problem(
                 "spool-write",
@@ -848,6 +880,7 @@ class Engine:
             run.ops.clear()
             run.inflight.clear()
             run.ordered_inflight = False
+            run.overlapped_end = None
             run.replaying = False
             run.pending_values = 0
             if run.spool is not None:

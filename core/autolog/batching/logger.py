@@ -423,7 +423,10 @@ class BatchLogger:
             self._bug("send_pending", exc)
 
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
-        """Flush, then mark the run terminated (in order; spooled if undeliverable).
+        """Flush, and mark the run terminated (spooled if undeliverable).
+
+        The end goes out once everything before it is sent; with a server it need not
+        wait for the answers to the last metric requests and uploads.
 
         The logger accepts nothing afterwards.
         """

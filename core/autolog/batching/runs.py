@@ -18,6 +18,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from autolog.batching import sql_bulk
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -100,6 +102,13 @@ def ensure_run(client: MlflowClient, spec: Mapping[str, Any], *, search_first: b
         if found is not None:
             return found
     tags = {**spec.get("tags", {}), RUN_KEY_TAG: spec["run_key"]}
+    start_time = spec.get("start_time")
+    if start_time is not None:
+        created = sql_bulk.create_run(
+            client, experiment_id, start_time=start_time, tags=tags, run_name=spec.get("run_name")
+        )
+        if created is not None:
+            return created
     run = client.create_run(
         experiment_id,
         start_time=spec.get("start_time"),

@@ -178,6 +178,8 @@ class RunState:
         self.ops: deque[Op] = deque()
         self.inflight: set[Op] = set()
         self.ordered_inflight = False
+        # The run's end, once it went out while other requests were still in flight.
+        self.overlapped_end: EndOp | None = None
         self.pending_values = 0
         self.spooling = False
         self.spool: SpoolFile | None = None

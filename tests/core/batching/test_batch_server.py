@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from mlflow import MlflowClient
@@ -168,3 +170,95 @@ def test_values_reach_the_store_while_logging_never_pauses(
         logger.end_run()
     assert seen_while_logging > 0, "nothing was sent while the loop was logging"
     assert history(client, run_id, "loss") == [(s, float(s)) for s in range(step)]
+
+
+class _EndFirstClient:
+    """The real client, whose ``log_batch`` calls (once ``hold`` is set) wait for the
+    run's end to reach the server first, and then succeed or, with ``fail``, fail as if
+    the network were down. ``events`` records what reached the server, in order."""
+
+    # The batching layer sends through a client's own store when it has one; without it
+    # every request goes through the two methods below.
+    _tracking_client = None
+
+    def __init__(self, real: MlflowClient) -> None:
+        self.real = real
+        self.hold = False
+        self.fail = False
+        self.ended = threading.Event()
+        self.events: list[str] = []
+
+    def log_batch(self, run_id: str, metrics: Any = (), params: Any = (), tags: Any = ()) -> None:
+        if self.hold:
+            self.ended.wait(20)
+            if self.fail:
+                self.events.append("batch failed")
+                raise ConnectionError("simulated network failure")
+        self.real.log_batch(run_id, metrics=metrics, params=params, tags=tags)
+        self.events.append("batch")
+
+    def set_terminated(self, run_id: str, status: str | None = None, end_time: Any = None) -> None:
+        self.real.set_terminated(run_id, status, end_time)
+        self.events.append("end")
+        self.ended.set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def _end_while_last_values_in_flight(
+    server: MlflowServer, *, fail: bool
+) -> tuple[_EndFirstClient, str]:
+    gated = _EndFirstClient(MlflowClient(server.url))
+    logger = BatchLogger.start_run(
+        run_name="end-overlaps", client=cast(MlflowClient, gated), retry_timeout=0.5
+    )
+    run_id = logger.wait_for_run(timeout=60)
+    assert run_id is not None
+    logger.log_params({"lr": 0.1})
+    logger.log_metric("loss", 0.0, step=0)
+    logger.flush()
+    gated.hold, gated.fail = True, fail
+    for step in range(1, 2500):  # three requests' worth: the layer's limit is 1000
+        logger.log_metric("loss", 1.0 / step, step=step)
+    logger.end_run(timeout=30)
+    return gated, run_id
+
+
+def test_run_end_goes_out_alongside_the_last_values(server: MlflowServer, spool_dir: Path) -> None:
+    """With a server, ending a run does not wait for the answers to its last metric
+    requests: the end reaches the server while they are still in flight (here they only
+    go on once it has), so a slow server costs the end of training one round trip, not
+    two. Everything is in the store when ``end_run`` returns."""
+    gated, run_id = _end_while_last_values_in_flight(server, fail=False)
+    assert gated.events[:2] == ["batch", "end"], gated.events  # params, then the end first
+    assert gated.events.count("batch") >= 4 and gated.events[-1] == "batch"
+    client = MlflowClient(server.url)
+    assert client.get_run(run_id).info.status == "FINISHED"
+    assert history(client, run_id, "loss") == [(0, 0.0)] + [(s, 1.0 / s) for s in range(1, 2500)]
+    assert spool_files(spool_dir) == []
+
+
+def test_last_values_failing_after_the_end_are_spooled_and_the_run_ended_again(
+    server: MlflowServer, spool_dir: Path
+) -> None:
+    """The end went out alongside the last values, which then fail: they are spooled,
+    followed by the end once more, so ``autolog sync`` delivers them and the run ends
+    with the same status and end time after its last values."""
+    with pytest.warns(match="spool"):
+        gated, run_id = _end_while_last_values_in_flight(server, fail=True)
+    assert "batch failed" in gated.events
+    client = MlflowClient(server.url)
+    ended = client.get_run(run_id).info
+    assert ended.status == "FINISHED"
+    assert history(client, run_id, "loss") == [(0, 0.0)]
+    (spooled,) = spool_files(spool_dir)
+    kinds = [json.loads(line).get("k") for line in spooled.read_text().splitlines()]
+    assert kinds[-1] == "end" and "batch" in kinds, kinds
+
+    report = sync_spool(spool_dir, progress=False)
+    assert report.ok, str(report)
+    run = client.get_run(run_id).info
+    assert (run.status, run.end_time) == ("FINISHED", ended.end_time)
+    assert history(client, run_id, "loss") == [(0, 0.0)] + [(s, 1.0 / s) for s in range(1, 2500)]
+    assert spool_files(spool_dir) == []

@@ -150,6 +150,72 @@ def test_the_fast_end_of_a_run_equals_update_run_info(client: MlflowClient) -> N
     assert mine.status == "FAILED" and mine.end_time == 1_234_567
 
 
+def _as_stored(client: MlflowClient, run_id: str) -> dict[str, object]:
+    """Everything a user sees of a new run, but what is unique to every run."""
+    run = client.get_run(run_id)
+    info = run.info
+    return {
+        "experiment_id": info.experiment_id,
+        "run_name": info.run_name,
+        "user_id": info.user_id,
+        "status": info.status,
+        "start_time": info.start_time,
+        "end_time": info.end_time,
+        "lifecycle_stage": info.lifecycle_stage,
+        "artifact_uri": info.artifact_uri.replace(run_id, "<run>"),
+        "tags": run.data.tags,
+        "found_by_tag": [
+            r.info.run_id == run_id
+            for r in client.search_runs(
+                [info.experiment_id], filter_string=f"tags.key = '{run.data.tags['key']}'"
+            )
+        ],
+    }
+
+
+@pytest.mark.parametrize("run_name", [None, "named"])
+def test_the_fast_creation_of_a_run_equals_create_run(
+    client: MlflowClient, run_name: str | None
+) -> None:
+    experiment = client.create_experiment(f"fast-create-{run_name}")
+    tags = {"mlflow.user": "ada", "mlflow.source.name": "train.py", "key": "k1"}
+    ours = sql_bulk.create_run(client, experiment, start_time=1_234, tags=tags, run_name=run_name)
+    assert ours is not None
+    theirs = client.create_run(
+        experiment, start_time=1_234, tags={**tags, "key": "k2"}, run_name=run_name
+    ).info.run_id
+    mine, reference = _as_stored(client, ours), _as_stored(client, theirs)
+    if run_name is None:  # a random name each, as MLflow makes them
+        assert mine["run_name"] == mine["tags"]["mlflow.runName"]  # type: ignore[index]
+        for stored in (mine, reference):
+            stored["run_name"] = stored["tags"]["mlflow.runName"] = "<random>"  # type: ignore[index]
+    reference["tags"]["key"] = "k1"  # type: ignore[index]
+    assert mine == reference
+    # The run takes what a run takes: params, metrics, its artifacts directory.
+    client.log_batch(ours, metrics=[], params=[])
+    sql_bulk.end_run(client, ours, "FINISHED", 2_000)
+    assert client.get_run(ours).info.status == "FINISHED"
+
+
+def test_runs_the_fast_path_cannot_create_get_the_stores_own_error(
+    client: MlflowClient,
+) -> None:
+    deleted = client.create_experiment("deleted")
+    client.delete_experiment(deleted)
+    for experiment, run_name, tags in [
+        (deleted, None, {}),  # not active
+        ("987654", None, {}),  # no such experiment
+        ("0", "a", {"mlflow.runName": "b"}),  # two names
+    ]:
+        assert (
+            sql_bulk.create_run(client, experiment, start_time=1, tags=tags, run_name=run_name)
+            is None
+        )
+        with pytest.raises(MlflowException):
+            client.create_run(experiment, tags=tags, run_name=run_name)
+    assert client.search_runs([deleted, "0"]) == []
+
+
 def test_ending_a_deleted_run_gets_the_stores_own_error(client: MlflowClient) -> None:
     run_id = client.create_run("0").info.run_id
     client.delete_run(run_id)
