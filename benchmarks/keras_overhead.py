@@ -38,10 +38,19 @@ where every write also costs the training process the SQLAlchemy work of the sto
 itself; and ``--store server``, a local ``mlflow server`` that does that work in its own
 process.
 
+With ``--rotate`` (and autolog configurations in ``--configs``) each of ``--repeats``
+processes runs ``--pairs`` rounds instead, each round one fit without logging and one with
+each configuration, the order turning from round to round (forward, then backward). Every
+configuration is compared with the fit without logging of its own round and, after the
+first, with the first configuration's fit: two configurations measured at different times
+against different baselines cannot be told apart by a few percent on this machine, the same
+rounds can. The medians of the within-round ratios come with a 95% bootstrap interval, in
+``benchmarks/results/keras_overhead_rotation.json``.
+
 Usage::
 
     python benchmarks/keras_overhead.py [--repeats 5] [--pairs 3] [--store sqlite|server]
-                                        [--configs a,b] [--tf-threads 1]
+                                        [--configs a,b] [--tf-threads 1] [--rotate]
 
 ``--tf-threads 1`` gives every configuration one TensorFlow intra-op and one inter-op
 thread. On a 2-core machine TensorFlow's default pools make this tiny model's run time
@@ -72,6 +81,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.support: the own-time watch, the server
 RESULTS = Path(__file__).parent / "results" / "keras_overhead.json"
+ROTATION_RESULTS = RESULTS.with_name("keras_overhead_rotation.json")
 
 CONFIGS: dict[str, str] = {
     "none": "no autologging",
@@ -91,7 +101,9 @@ SAMPLES, FEATURES, BATCH, EPOCHS = 9_600, 20, 32, 10
 # One measurement (runs in the child process) ----------------------------------------------
 
 
-def measure(config: str, tracking_uri: str, work: str, pairs: int = 0) -> dict[str, Any]:
+def measure(
+    config: str, tracking_uri: str, work: str, pairs: int = 0, rotate: list[str] | None = None
+) -> dict[str, Any]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
     os.environ["AUTOLOG_SPOOL_DIR"] = f"{work}/spool"
@@ -152,6 +164,12 @@ def measure(config: str, tracking_uri: str, work: str, pairs: int = 0) -> dict[s
         return {**parts, "cpu": time.process_time() - cpu0, "gc_full_s": gc_watch.full_seconds}
 
     result: dict[str, Any] = {"config": config, **timed_fit(True, after_fit), "pairs": []}
+    if rotate:
+        result["rounds"] = [
+            _rotation_round(index, rotate, timed_fit, lambda: _disable(config))
+            for index in range(pairs)
+        ]
+        return result
     for index in range(pairs):
         # ABBA order: a machine speeding up or slowing down favours neither side.
         pair: dict[str, dict[str, float]] = {}
@@ -163,6 +181,29 @@ def measure(config: str, tracking_uri: str, work: str, pairs: int = 0) -> dict[s
                 pair["baseline"] = timed_fit(False, _nothing)
         result["pairs"].append(pair)
     return result
+
+
+def _rotation_round(
+    index: int, rotate: list[str], timed_fit: Any, disable: Any
+) -> dict[str, dict[str, float]]:
+    """One fit without logging and one with each of ``rotate``, in an order that turns.
+
+    Over ``2 * (len(rotate) + 1)`` rounds every side runs in every position, going forward
+    and backward, so a machine speeding up or slowing down favours none of them.
+    """
+    sides = ["none", *rotate]
+    shift = index % len(sides)
+    order = sides[shift:] + sides[:shift]
+    if (index // len(sides)) % 2:
+        order.reverse()
+    fits: dict[str, dict[str, float]] = {}
+    for side in order:
+        if side == "none":
+            disable()
+            fits[side] = timed_fit(False, _nothing)
+        else:
+            fits[side] = timed_fit(True, _enable(side))
+    return fits
 
 
 class _GcWatch:
@@ -300,7 +341,12 @@ class Stores:
 
 
 def run_child(
-    config: str, tracking_uri: str, work: Path, tf_threads: int | None = None, pairs: int = 0
+    config: str,
+    tracking_uri: str,
+    work: Path,
+    tf_threads: int | None = None,
+    pairs: int = 0,
+    rotate: list[str] | None = None,
 ) -> dict[str, Any]:
     child_work = work / f"child-{config}-{time.monotonic_ns()}"
     child_work.mkdir()
@@ -321,6 +367,7 @@ def run_child(
             str(child_work),
             "--pairs",
             str(pairs if config != "none" else 0),
+            *(["--child-rotate", ",".join(rotate)] if rotate else []),
         ],
         capture_output=True,
         text=True,
@@ -351,13 +398,21 @@ def main(argv: list[str] | None = None) -> int:
         default=3,
         help="after its first fit, each process times this many (no logging, config) pairs",
     )
+    parser.add_argument(
+        "--rotate",
+        action="store_true",
+        help="each process runs --pairs rounds of one fit without logging and one with each "
+        "of --configs (autolog ones), in turning order; compares them with each other too",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-rotate", help=argparse.SUPPRESS)
     parser.add_argument("--uri", help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        result = measure(args.child, args.uri, args.work, args.pairs)
+        rotate = args.child_rotate.split(",") if args.child_rotate else None
+        result = measure(args.child, args.uri, args.work, args.pairs, rotate)
         print("RESULT " + json.dumps(result), flush=True)
         return 0
 
@@ -369,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(wanted) - set(CONFIGS))
     if unknown:
         parser.error(f"unknown configs {unknown}; choose from {list(CONFIGS)}")
+    if args.rotate:
+        return rotation(args, console, wanted)
     if "none" not in wanted:
         wanted.insert(0, "none")
     skipped = {c: why for c in wanted if (why := available(c))}
@@ -507,6 +564,133 @@ def main(argv: list[str] | None = None) -> int:
     )
     console.print(f"wrote {output}")
     return 0
+
+
+def rotation(args: argparse.Namespace, console: Any, configs: list[str]) -> int:
+    """``--rotate``: every process fits without logging and with each config, round by round."""
+    from rich.table import Table
+
+    from tests.support import own_time
+
+    configs = [c for c in configs if c != "none"]
+    if not configs or not all(c.startswith("autolog") for c in configs):
+        console.print("--rotate compares autolog configurations: pass them with --configs")
+        return 2
+    processes = []
+    with tempfile.TemporaryDirectory(prefix="autolog-keras-bench-") as root:
+        stores = Stores(args.store, Path(root))
+        for rep in range(args.repeats):
+            with stores.fresh() as uri:
+                result = run_child(
+                    configs[0], uri, Path(root), args.tf_threads, args.pairs, rotate=configs
+                )
+            processes.append(result)
+            console.log(
+                f"process {rep + 1}/{args.repeats}: "
+                + " ".join(
+                    "/".join(f"{r[side]['wall']:.2f}" for side in ["none", *configs])
+                    for r in result["rounds"]
+                )
+            )
+    rounds = [r for p in processes for r in p["rounds"]]
+
+    def compared(ratios: list[float]) -> dict[str, float]:
+        low, high = _bootstrap_interval(ratios)
+        return {"median": statistics.median(ratios), "ci95_low": low, "ci95_high": high}
+
+    rows = []
+    for config in configs:
+        wall = compared([r[config]["wall"] / r["none"]["wall"] for r in rounds])
+        row: dict[str, Any] = {
+            "config": config,
+            "description": CONFIGS[config],
+            "against": "no autologging",
+            "paired_wall_ratio": wall["median"],
+            "ci95_low": wall["ci95_low"],
+            "ci95_high": wall["ci95_high"],
+            "paired_cpu_ratio": statistics.median(
+                r[config]["cpu"] / r["none"]["cpu"] for r in rounds
+            ),
+            "paired_own_ratio": statistics.median(
+                own_time.own_ratio(r[config], r["none"]["outside_s"]) for r in rounds
+            ),
+            "paired_own_s": own_time.median_parts(
+                [(r[config], r["none"]["outside_s"]) for r in rounds]
+            ),
+            "target_ratio": TARGETS.get(config),
+        }
+        rows.append(row)
+    for config in configs[1:]:
+        first = configs[0]
+        wall = compared([r[config]["wall"] / r[first]["wall"] for r in rounds])
+        rows.append(
+            {
+                "config": config,
+                "description": CONFIGS[config],
+                "against": CONFIGS[first],
+                "paired_wall_ratio": wall["median"],
+                "ci95_low": wall["ci95_low"],
+                "ci95_high": wall["ci95_high"],
+                "paired_cpu_ratio": statistics.median(
+                    r[config]["cpu"] / r[first]["cpu"] for r in rounds
+                ),
+            }
+        )
+
+    table = Table(
+        title=f"Keras fit overhead in rotation, {args.store} store ({args.repeats} processes "
+        f"x {args.pairs} rounds, median ratio within rounds)"
+    )
+    for column in ("configuration", "against", "wall x", "95% interval", "cpu x", "own x"):
+        table.add_column(
+            column, justify="left" if column in ("configuration", "against") else "right"
+        )
+    for row in rows:
+        own = row.get("paired_own_ratio")
+        table.add_row(
+            row["description"],
+            row["against"],
+            f"{row['paired_wall_ratio']:.3f}x",
+            f"{row['ci95_low']:.3f}-{row['ci95_high']:.3f}x",
+            f"{row['paired_cpu_ratio']:.3f}x",
+            "" if own is None else f"{own:.3f}x",
+        )
+    console.print(table)
+    output = Path(args.output if args.output != str(RESULTS) else ROTATION_RESULTS)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(
+        json.dumps(
+            {
+                "description": "Each process fits without logging and with each "
+                "configuration in turn (order turning every round); ratios are within "
+                "rounds, with a 95% bootstrap interval of their median.",
+                "rounds_per_process": args.pairs,
+                "store": args.store,
+                "tf_threads": args.tf_threads,
+                "versions": _versions(),
+                "results": rows,
+                "processes": [
+                    {"process": index + 1, "rounds": process["rounds"]}
+                    for index, process in enumerate(processes)
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    console.print(f"wrote {output}")
+    return 0
+
+
+def _bootstrap_interval(values: list[float], resamples: int = 4000) -> tuple[float, float]:
+    """The 95% bootstrap interval of the median of ``values`` (fixed seed: reproducible)."""
+    import random
+
+    rng = random.Random(0)
+    medians = sorted(
+        statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples)
+    )
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
 def _versions() -> dict[str, str]:
