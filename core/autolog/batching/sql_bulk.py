@@ -160,12 +160,14 @@ class BulkMetricWriter:
         name_tag = tags.get(_RUN_NAME_TAG)
         if run_name and name_tag and run_name != name_tag:
             return None  # the store refuses that, in its own words
-        from mlflow.entities import LifecycleStage, RunStatus, SourceType
-        from mlflow.utils.name_utils import _generate_random_name
-        from mlflow.utils.uri import append_to_uri_path
-
         experiment = int(experiment_id)
         with self._transaction() as (_, connection):
+            # Inside the transaction: should a later MLflow move these, the fast path steps
+            # aside and the store creates the run.
+            from mlflow.entities import LifecycleStage, RunStatus, SourceType
+            from mlflow.utils.name_utils import _generate_random_name
+            from mlflow.utils.uri import append_to_uri_path
+
             found = connection.exec_driver_sql(sql.select_experiment, (experiment,)).fetchall()
             if len(found) != 1 or found[0][1] != LifecycleStage.ACTIVE:
                 return None

@@ -216,6 +216,26 @@ def test_runs_the_fast_path_cannot_create_get_the_stores_own_error(
     assert client.search_runs([deleted, "0"]) == []
 
 
+def test_the_store_creates_the_run_when_the_fast_path_meets_the_unknown(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.utils.name_utils
+
+    from autolog.batching import runs
+
+    # A later MLflow that moved a helper the fast path imports (the store imported it long
+    # ago, under its own name).
+    monkeypatch.delattr(mlflow.utils.name_utils, "_generate_random_name")
+    client = MlflowClient(tracking_uri)
+    spec = runs.create_spec(
+        run_key="k", experiment_id="0", run_name="fallback", tags={"team": "a"}, start_time=5
+    )
+    run = client.get_run(runs.ensure_run(client, spec, search_first=False))
+    assert (run.info.run_name, run.info.start_time) == ("fallback", 5)
+    assert run.data.tags["team"] == "a" and run.data.tags[runs.RUN_KEY_TAG] == "k"
+    assert sql_bulk.bulk_metric_writer(client) is None  # switched off for this client
+
+
 def test_ending_a_deleted_run_gets_the_stores_own_error(client: MlflowClient) -> None:
     run_id = client.create_run("0").info.run_id
     client.delete_run(run_id)
