@@ -132,13 +132,7 @@ class BulkMetricWriter:
         unique = list(records)
         with self._transaction() as (session, connection):
             self._check_active(session, connection, run_id)
-            insert = self._sql.insert_metrics
-            for start in range(0, len(unique), self._rows_per_statement):
-                part = unique[start : start + self._rows_per_statement]
-                connection.exec_driver_sql(
-                    insert.format(rows=",".join([self._sql.metric_marks] * len(part))),
-                    tuple(itertools.chain.from_iterable(part)),
-                )
+            self._insert_rows(connection, self._sql.insert_metrics, self._sql.metric_marks, unique)
             self._update_latest(connection, run_id, unique)
             if params:
                 self._insert_params(connection, run_id, params)
@@ -193,14 +187,21 @@ class BulkMetricWriter:
                     experiment,
                 ),
             )
-            items = list(all_tags.items())
-            for start in range(0, len(items), self._rows_per_statement):
-                part = items[start : start + self._rows_per_statement]
-                connection.exec_driver_sql(
-                    sql.insert_tags.format(rows=",".join([sql.tag_marks] * len(part))),
-                    tuple(field for key, value in part for field in (key, value, run_id)),
-                )
+            rows = [(key, value, run_id) for key, value in all_tags.items()]
+            self._insert_rows(connection, sql.insert_tags, sql.tag_marks, rows)
         return run_id
+
+    def _insert_rows(
+        self, connection: Any, statement: str, marks: str, rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Run ``statement`` (an ``INSERT`` with ``{rows}``) over ``rows``, in as few
+        statements as the database's limit on bound values allows."""
+        for start in range(0, len(rows), self._rows_per_statement):
+            part = rows[start : start + self._rows_per_statement]
+            connection.exec_driver_sql(
+                statement.format(rows=",".join([marks] * len(part))),
+                tuple(itertools.chain.from_iterable(part)),
+            )
 
     def end_run(self, run_id: str, status: str, end_time: int) -> bool:
         """Mark an active run terminated; ``False`` (nothing done) for any other run."""
