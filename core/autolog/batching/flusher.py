@@ -52,7 +52,6 @@ from autolog.batching.state import (
     RECOVERY_FIRST,
     SEND_NOW,
     TAG,
-    WAKE_AT,
     ArtifactOp,
     Barrier,
     BatchOp,
@@ -147,11 +146,11 @@ class Engine:
     def nudge(self, run: RunState) -> None:
         """Called by a logger when its inbox is long, or it needs an answer (flush...)."""
         if run.wake_at == 0:
-            run.wake_at = WAKE_AT
+            run.wake_at = run.wake_every
             self.ensure_started(run)
         else:
             # Until the flusher drains, further appends need not wake it again.
-            run.wake_at = len(run.inbox) + WAKE_AT
+            run.wake_at = len(run.inbox) + run.wake_every
         self.wake.set()
 
     # -- the flusher thread --
@@ -175,15 +174,15 @@ class Engine:
         timeout = 5.0
         with self.lock:
             for run in self.runs:
-                # Appends only wake the flusher every WAKE_AT records; the interval is what
+                # Appends only wake the flusher every `wake_every` records; the interval is what
                 # bounds how long a lone value can wait, so never sleep past it.
-                timeout = min(timeout, run.policy.flush_interval)
+                timeout = min(timeout, run.flush_interval)
                 if len(run.builder):
-                    timeout = min(timeout, run.builder_since + run.policy.flush_interval - now)
+                    timeout = min(timeout, run.builder_since + run.flush_interval - now)
                 if run.spooling and not run.replaying:
                     timeout = min(timeout, run.next_recovery - now)
                 if run.inbox:
-                    timeout = min(timeout, run.policy.flush_interval)
+                    timeout = min(timeout, run.flush_interval)
         return max(timeout, 0.005)
 
     def _service(self, run: RunState) -> None:
@@ -192,7 +191,7 @@ class Engine:
         inbox = run.inbox
         run.previous_pass, run.this_pass = run.this_pass, time.monotonic()
         if run.wake_at:
-            run.wake_at = WAKE_AT
+            run.wake_at = run.wake_every
         while inbox and (budget > 0 or run.force_spool):
             budget -= 1
             record = inbox.popleft()
@@ -204,7 +203,7 @@ class Engine:
             self.wake.set()  # come back for the rest after the other runs had a turn
         # Not only when the inbox is empty: a training loop logging every step keeps it
         # from ever being empty, and its values would wait for the run's end.
-        if len(run.builder) and (time.monotonic() - run.builder_since >= run.policy.flush_interval):
+        if len(run.builder) and (time.monotonic() - run.builder_since >= run.flush_interval):
             self._cut(run, new_ops)
         with self.lock:
             run.ops.extend(new_ops)

@@ -22,8 +22,12 @@ class BatchPolicy:
     """How a logger batches, retries and spools.
 
     Attributes:
-        flush_interval: Longest time (s) a logged value waits before it is sent, when
-            fewer than a full request's worth are queued.
+        flush_interval: Longest time (s) a logged value waits before it is sent.
+            ``None``: 1 s for an HTTP tracking server, whose requests go as soon as they
+            fill (the server does their work in its own process, beside training); 5 s
+            for local stores, where what was logged in that time leaves together, since
+            their writes run in this process and share its CPU and GIL with the caller.
+            A call's last values, `flush` and a run's end do not wait for it.
         max_queue_items: Undelivered values one run may hold in memory; beyond that its
             pending data spills to the spool (and is replayed when the store answers).
         retry_timeout: How long (s) one request is retried on transient failures
@@ -42,7 +46,7 @@ class BatchPolicy:
             ``AUTOLOG_SPOOL_DIR`` (default: the user cache dir) when it is first needed.
     """
 
-    flush_interval: float = 1.0
+    flush_interval: float | None = None
     max_queue_items: int = 500_000
     retry_timeout: float = 60.0
     retry_initial_delay: float = 0.25
@@ -81,6 +85,8 @@ class BatchPolicy:
         )
         for name in positive:
             value = getattr(self, name)
+            if value is None and name == "flush_interval":
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if isinstance(self.exit_timeout, bool) or not isinstance(self.exit_timeout, (int, float)):

@@ -29,13 +29,16 @@ if TYPE_CHECKING:
 __all__ = [
     "BAD",
     "CONTROL",
+    "FLUSH_INTERVAL_LOCAL",
+    "FLUSH_INTERVAL_SERVER",
     "METRIC",
     "METRICS",
     "PARAM",
     "RECOVERY_FIRST",
     "SEND_NOW",
     "TAG",
-    "WAKE_AT",
+    "WAKE_AT_LOCAL",
+    "WAKE_AT_SERVER",
     "ArtifactOp",
     "Barrier",
     "BatchOp",
@@ -57,7 +60,15 @@ BAD: Final = 5  # (BAD, kind, key, reason): the caller passed something unusable
 # A CONTROL payload that is no operation: send what is buffered now, order nothing.
 SEND_NOW: Final = "send-now"
 
-WAKE_AT: Final = 1000  # one full request's worth
+# Inbox records at which a logging call wakes the flusher before the interval is up. A
+# tracking server does a request's work in its own process: a full request's worth goes at
+# once, overlapping that work with the caller's. A local store does it in this process,
+# beside the caller, so it waits for the interval; the bound only caps memory.
+WAKE_AT_SERVER: Final = 1000
+WAKE_AT_LOCAL: Final = 50_000
+# flush_interval when the policy leaves it to the store (seconds).
+FLUSH_INTERVAL_SERVER: Final = 1.0
+FLUSH_INTERVAL_LOCAL: Final = 5.0
 RECOVERY_FIRST: Final = 5.0  # seconds before a spooling run first tries its spool again
 # Once a run is ending (end_run, close, exit), a request that fails is not retried
 # for longer than this: the caller is waiting, the data goes to the spool, and the final
@@ -152,8 +163,10 @@ class RunState:
         tracking_uri: str,
         policy: BatchPolicy,
     ) -> None:
+        server = transport.is_http(tracking_uri)
         self.inbox: deque[tuple[Any, ...]] = deque()
-        self.wake_at = WAKE_AT  # inbox length at which the caller wakes the flusher
+        self.wake_every = WAKE_AT_SERVER if server else WAKE_AT_LOCAL
+        self.wake_at = self.wake_every  # inbox length at which the caller wakes the flusher
         self.run_id = run_id
         self.create = create
         self.local_id = create["run_key"] if create else uuid.uuid4().hex
@@ -164,7 +177,10 @@ class RunState:
         self.make_client = make_client  # called on a sender thread: creating a store is I/O
         self.tracking_uri = tracking_uri
         self.policy = policy
-        self.max_in_flight = policy.max_in_flight or (4 if transport.is_http(tracking_uri) else 1)
+        self.max_in_flight = policy.max_in_flight or (4 if server else 1)
+        self.flush_interval = policy.flush_interval or (
+            FLUSH_INTERVAL_SERVER if server else FLUSH_INTERVAL_LOCAL
+        )
         self.reporter = Reporter(f"run {run_id}" if run_id else f"run {self.local_id[:8]}…")
         # flusher-only state
         self.builder = ChunkBuilder()
