@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from autolog.batching import BatchLogger
 from autolog.batching.sync import sync_spool
-from tests.core.batching.helpers import history, spool_files
+from tests.core.batching.helpers import history, spool_files, wait_until
 from tests.support.mlflow_server import MlflowServer
 
 pytestmark = pytest.mark.server
@@ -147,6 +147,24 @@ def test_end_run_does_not_wait_out_the_retry_budget(server: MlflowServer, spool_
     client = MlflowClient(server.url)
     assert history(client, run_id, "loss") == [(s, float(s)) for s in range(200)]
     assert client.get_run(run_id).info.status == "FINISHED"
+
+
+def test_a_server_gets_each_request_as_it_fills(server: MlflowServer, spool_dir: Path) -> None:
+    """To a tracking server a full request goes at once, long before the interval: the
+    server does its work in its own process, overlapped with the caller's."""
+    client = MlflowClient(server.url)
+    with BatchLogger.start_run(run_name="full", flush_interval=600.0) as logger:
+        run_id = logger.wait_for_run(timeout=60)
+        assert run_id is not None
+        logger.flush()  # the flusher's last pass is now; without a full request, the next
+        # would come when its longest sleep (5 s) is up
+        for step in range(2500):
+            logger.log_metric("loss", float(step), step=step)
+        # The two full requests' worth arrive without a flush; the half request waits.
+        wait_until(lambda: len(history(client, run_id, "loss")) >= 2000, timeout=4.0)
+        assert len(history(client, run_id, "loss")) < 2500
+        logger.end_run()
+    assert history(client, run_id, "loss") == [(s, float(s)) for s in range(2500)]
 
 
 def test_values_reach_the_store_while_logging_never_pauses(

@@ -433,3 +433,24 @@ def test_sender_threads_stop_once_no_run_uses_their_store(
     assert again_id is not None
     assert history(stores[0][0], again_id, "loss") == [(0, 9.0)]
     assert spool_files(spool_dir) == []
+
+
+def test_a_local_store_gets_the_interval_s_values_together(
+    client: MlflowClient, spool_dir: Path
+) -> None:
+    """Into a local store, values go once per ``flush_interval``, not each request as it
+    fills: its writes run in this process, beside the caller's training loop."""
+    logger = BatchLogger.start_run(flush_interval=3.0)
+    run_id = logger.wait_for_run(timeout=30)
+    assert run_id is not None
+    logger.flush()  # the flusher's last pass is now: its next comes an interval later
+    began = time.monotonic()
+    for step in range(2500):  # two and a half requests' worth
+        logger.log_metric("loss", float(step), step=step)
+    time.sleep(0.5)
+    if time.monotonic() - began < 2.5:  # unless the machine stalled into the interval
+        assert history(client, run_id, "loss") == []
+    wait_until(lambda: len(history(client, run_id, "loss")) == 2500, timeout=30)
+    assert client.get_run(run_id).info.status == "RUNNING"  # sent by the interval, not an end
+    logger.end_run()
+    assert history(client, run_id, "loss") == [(s, float(s)) for s in range(2500)]
