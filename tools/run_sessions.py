@@ -11,7 +11,8 @@
 
 Lines of sessions that run side by side are printed as they come, behind the session's
 name. A failure does not stop the other sessions, so one run reports every failure; the
-exit status is 1 when any session failed. Standard library only: this runs on the
+exit status is 1 when any session failed, and the report at the end repeats what each
+failed session said of its failures (a CI log is often read from its tail only). Standard library only: this runs on the
 interpreter that runs nox.
 """
 
@@ -22,7 +23,8 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +65,18 @@ class Outcome:
     step: Step
     passed: bool
     seconds: float
+    tail: list[str] = field(default_factory=list)
+
+    def failures(self) -> list[str]:
+        """What a failed step said of its failures: pytest's short summary, else its tail."""
+        for index, line in enumerate(self.tail):
+            if "short test summary info" in line:
+                return self.tail[index + 1 :]
+        return self.tail[-TAIL_ON_FAILURE:]
+
+
+TAIL_KEPT = 400  # lines of each step kept for the report; a summary of failures fits
+TAIL_ON_FAILURE = 30  # lines repeated when a failed step printed no pytest summary
 
 
 class Runner:
@@ -91,12 +105,14 @@ class Runner:
             bufsize=1,
         )
         assert proc.stdout is not None
+        tail: deque[str] = deque(maxlen=TAIL_KEPT)
         for line in proc.stdout:
+            tail.append(line.rstrip("\n"))
             with self._print_lock:
                 sys.stdout.write(f"[{step.label}] {line}" if self._prefixed else line)
                 sys.stdout.flush()
         passed = proc.wait() == 0
-        self._outcomes.append(Outcome(step, passed, time.monotonic() - began))
+        self._outcomes.append(Outcome(step, passed, time.monotonic() - began, list(tail)))
         return passed
 
     def side_by_side(self, steps: list[Step]) -> list[bool]:
@@ -116,6 +132,11 @@ class Runner:
         return results
 
     def report(self, began: float) -> bool:
+        for outcome in self._outcomes:
+            if not outcome.passed:
+                self.say(f"\n==> {outcome.step.label} FAILED; what it said of its failures:")
+                for line in outcome.failures():
+                    self.say(f"[{outcome.step.label}] {line}")
         self.say("\nstep             result    minutes")
         for outcome in self._outcomes:
             result = "passed" if outcome.passed else "FAILED"
