@@ -12,8 +12,8 @@
 Lines of sessions that run side by side are printed as they come, behind the session's
 name. A failure does not stop the other sessions, so one run reports every failure; the
 exit status is 1 when any session failed, and the report at the end repeats what each
-failed session said of its failures (a CI log is often read from its tail only). Standard library only: this runs on the
-interpreter that runs nox.
+failed session said of its failures (a CI log is often read from its tail only).
+Standard library only: this runs on the interpreter that runs nox.
 """
 
 from __future__ import annotations
@@ -68,9 +68,10 @@ class Outcome:
     tail: list[str] = field(default_factory=list)
 
     def failures(self) -> list[str]:
-        """What a failed step said of its failures: pytest's short summary, else its tail."""
-        for index, line in enumerate(self.tail):
-            if "short test summary info" in line:
+        """What a failed step said of its failures: its last pytest short summary (a session
+        may run pytest more than once), else its tail."""
+        for index in range(len(self.tail) - 1, -1, -1):
+            if "short test summary info" in self.tail[index]:
                 return self.tail[index + 1 :]
         return self.tail[-TAIL_ON_FAILURE:]
 
