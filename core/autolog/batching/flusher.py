@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -259,7 +259,13 @@ class Engine:
     def _ingest(self, run: RunState, record: tuple[Any, ...], new_ops: list[Op]) -> None:
         kind = record[0]
         if kind == METRIC:
-            self._metric(run, record[1], record[2], record[3], record[4], record[5], new_ops)
+            _, key, value, step, timestamp, auto = record
+            # A loop logging one value per step sends thousands of these, checked after its
+            # last step while the caller waits: the one-loop checks take half the time.
+            if auto and type(value) is float and type(step) is int:
+                self._step_metrics(run, ((key, value),), step, timestamp, new_ops)
+            else:
+                self._metric(run, key, value, step, timestamp, auto, new_ops)
         elif kind == METRICS:
             _, items, step, timestamp = record
             if type(step) is int:
@@ -317,12 +323,13 @@ class Engine:
     def _step_metrics(
         self,
         run: RunState,
-        items: list[tuple[Any, Any]],
+        items: Sequence[tuple[Any, Any]],
         step: int,
         timestamp: int,
         new_ops: list[Op],
     ) -> None:
-        """`_metric` for each value of one ``log_metrics`` call with an int step.
+        """`_metric` for each value of one ``log_metrics`` call with an int step (or of
+        one ``log_metric`` call with a float value, an int step and no timestamp).
 
         The same checks in one loop: a per-step training loop sends several thousand of
         these per fit, and each value's method calls cost the training core more than the
