@@ -173,6 +173,54 @@ def test_order_within_key_and_step_is_kept(client: MlflowClient, spool_dir: Path
     assert client.get_run(run_id).data.metrics["loss"] == 3.0  # the last one logged
 
 
+def test_single_values_of_every_kind_store_what_was_logged(
+    client: MlflowClient, spool_dir: Path
+) -> None:
+    # Floats with an int step take the flusher's one-loop checks; ints, numpy scalars,
+    # explicit timestamps and missing steps take the per-value ones. Interleaved, each key
+    # keeps its logging order and the bad items are reported by name.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with BatchLogger.start_run() as logger:
+            for step in range(3):
+                logger.log_metric("loss", 1.0 / (step + 1), step=step)
+                logger.log_metric("count", step, step=step)
+                logger.log_metric("np", np.float32(step) + 0.5, step=step)
+                logger.log_metric("stamped", float(step), step=step, timestamp=1000 + step)
+                logger.log_metric("loss", 9.0, step=step)  # same step, same millisecond
+            logger.log_metric("nostep", 2.5)
+            logger.log_metric("bad*key", 1.0, step=0)
+            logger.log_metric("text", "not a number", step=0)  # type: ignore[arg-type]
+            logger.log_metric("halfstep", 1.0, step=1.5)  # type: ignore[arg-type]
+            logger.log_metric("floatstep", 1.0, step=2.0)  # type: ignore[arg-type]
+            run_id = logger.wait_for_run()
+    assert run_id is not None
+    # Sorted by step (stably): across steps, values of one millisecond come back by step.
+    assert sorted(history(client, run_id, "loss"), key=lambda sv: sv[0]) == [
+        (0, 1.0),
+        (0, 9.0),
+        (1, 0.5),
+        (1, 9.0),
+        (2, 1.0 / 3),
+        (2, 9.0),
+    ]
+    assert history(client, run_id, "count") == [(0, 0.0), (1, 1.0), (2, 2.0)]
+    assert history(client, run_id, "np") == [(0, 0.5), (1, 1.5), (2, 2.5)]
+    stamped = client.get_metric_history(run_id, "stamped")
+    assert [(m.step, m.value, m.timestamp) for m in stamped] == [
+        (0, 0.0, 1000),
+        (1, 1.0, 1001),
+        (2, 2.0, 1002),
+    ]
+    assert history(client, run_id, "nostep") == [(0, 2.5)]
+    stored = client.get_run(run_id).data.metrics
+    assert history(client, run_id, "floatstep") == [(2, 1.0)]
+    assert not {"bad*key", "text", "halfstep"} & set(stored)
+    reported = " ".join(str(w.message) for w in caught if w.category is InvalidDataWarning)
+    for name in ("bad*key", "text", "halfstep"):
+        assert name in reported
+
+
 def test_eight_threads_eight_runs_lose_and_duplicate_nothing(
     client: MlflowClient, spool_dir: Path
 ) -> None:
