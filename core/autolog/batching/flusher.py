@@ -62,6 +62,8 @@ from autolog.batching.state import (
     RunState,
     SubmitOp,
 )
+from autolog.batching.validation import INT64_MAX as _INT64_MAX
+from autolog.batching.validation import INT64_MIN as _INT64_MIN
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -262,13 +264,18 @@ class Engine:
             _, key, value, step, timestamp, auto = record
             # A loop logging one value per step sends thousands of these, checked after its
             # last step while the caller waits: the one-loop checks take half the time.
-            if auto and type(value) is float and type(step) is int:
+            if (
+                auto
+                and type(value) is float
+                and type(step) is int
+                and _INT64_MIN <= step <= _INT64_MAX
+            ):
                 self._step_metrics(run, ((key, value),), step, timestamp, new_ops)
             else:
                 self._metric(run, key, value, step, timestamp, auto, new_ops)
         elif kind == METRICS:
             _, items, step, timestamp = record
-            if type(step) is int:
+            if type(step) is int and _INT64_MIN <= step <= _INT64_MAX:
                 self._step_metrics(run, items, step, timestamp, new_ops)
             else:
                 for key, value in items:
@@ -305,7 +312,11 @@ class Engine:
         if isinstance(number, validation.Invalid):
             run.reporter.invalid("metric", name, number.reason)
             return
-        index = step if type(step) is int else validation.metric_step(step)
+        index = (
+            step
+            if type(step) is int and _INT64_MIN <= step <= _INT64_MAX
+            else validation.metric_step(step)
+        )
         if isinstance(index, validation.Invalid):
             run.reporter.invalid("metric", name, index.reason)
             return

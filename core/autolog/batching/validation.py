@@ -18,6 +18,8 @@ import sys
 from typing import Final
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "MAX_KEY_LENGTH",
     "MAX_PARAM_VALUE_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
@@ -33,8 +35,10 @@ __all__ = [
 MAX_KEY_LENGTH: Final = 250
 MAX_PARAM_VALUE_LENGTH: Final = 6000
 MAX_TAG_VALUE_LENGTH: Final = 8000
-_INT64_MIN: Final = -(2**63)
-_INT64_MAX: Final = 2**63 - 1
+# Steps and timestamps are 64-bit integers in every store: a larger Python int would make
+# the whole request fail, not just its own item.
+INT64_MIN: Final = -(2**63)
+INT64_MAX: Final = 2**63 - 1
 
 # MLflow forbids ":" in names on Windows only; match its check exactly (including `$`
 # accepting one trailing newline) so we neither drop what the store takes nor pass what
@@ -148,7 +152,7 @@ def _integer(value: object, what: str) -> int | Invalid:
             number = int(as_float)
         except Exception as exc:
             return Invalid(f"{what} must be an integer ({exc})")
-    if not _INT64_MIN <= number <= _INT64_MAX:
+    if not INT64_MIN <= number <= INT64_MAX:
         return Invalid(f"{what} must fit a 64-bit integer, got {number}")
     return int(number)
 

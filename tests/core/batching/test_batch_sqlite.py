@@ -177,8 +177,8 @@ def test_single_values_of_every_kind_store_what_was_logged(
     client: MlflowClient, spool_dir: Path
 ) -> None:
     # Floats with an int step take the flusher's one-loop checks; ints, numpy scalars,
-    # explicit timestamps and missing steps take the per-value ones. Interleaved, each key
-    # keeps its logging order and the bad items are reported by name.
+    # explicit timestamps, missing and out-of-range steps take the per-value ones.
+    # Interleaved, each key keeps its logging order and each bad item is reported by name.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with BatchLogger.start_run() as logger:
@@ -193,6 +193,10 @@ def test_single_values_of_every_kind_store_what_was_logged(
             logger.log_metric("text", "not a number", step=0)  # type: ignore[arg-type]
             logger.log_metric("halfstep", 1.0, step=1.5)  # type: ignore[arg-type]
             logger.log_metric("floatstep", 1.0, step=2.0)  # type: ignore[arg-type]
+            # Beyond a 64-bit step the store would refuse the whole request.
+            logger.log_metric("hugestep", 1.0, step=2**63)
+            logger.log_metrics({"hugemany": 1.0, "hugemany2": 2.0}, step=-(2**63) - 1)
+            logger.log_metric("after", 3.0, step=3)
             run_id = logger.wait_for_run()
     assert run_id is not None
     # Sorted by step (stably): across steps, values of one millisecond come back by step.
@@ -215,9 +219,11 @@ def test_single_values_of_every_kind_store_what_was_logged(
     assert history(client, run_id, "nostep") == [(0, 2.5)]
     stored = client.get_run(run_id).data.metrics
     assert history(client, run_id, "floatstep") == [(2, 1.0)]
-    assert not {"bad*key", "text", "halfstep"} & set(stored)
+    assert history(client, run_id, "after") == [(3, 3.0)]
+    dropped = {"bad*key", "text", "halfstep", "hugestep", "hugemany", "hugemany2"}
+    assert not dropped & set(stored)
     reported = " ".join(str(w.message) for w in caught if w.category is InvalidDataWarning)
-    for name in ("bad*key", "text", "halfstep"):
+    for name in dropped:
         assert name in reported
 
 
