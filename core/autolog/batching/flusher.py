@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeGuard, cast
 
 from autolog import env
 from autolog.batching import runs, sql_bulk, transport, validation
@@ -62,8 +62,6 @@ from autolog.batching.state import (
     RunState,
     SubmitOp,
 )
-from autolog.batching.validation import INT64_MAX as _INT64_MAX
-from autolog.batching.validation import INT64_MIN as _INT64_MIN
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -74,6 +72,15 @@ _DRAIN_SLICE: Final = 20_000  # records per run per pass, so one busy run cannot
 _RECOVERY_MAX: Final = 60.0
 
 _worker = threading.local()
+
+
+def _checked_step(step: object) -> TypeGuard[int]:
+    """Whether ``step`` needs no `validation.metric_step`: a plain int that fits 64 bits.
+
+    The per-value paths skip that call for the usual step; a larger int would make the
+    store refuse the whole request, so it goes to `validation.metric_step` to be reported.
+    """
+    return type(step) is int and validation.INT64_MIN <= step <= validation.INT64_MAX
 
 
 def in_worker_thread() -> bool:
@@ -264,18 +271,13 @@ class Engine:
             _, key, value, step, timestamp, auto = record
             # A loop logging one value per step sends thousands of these, checked after its
             # last step while the caller waits: the one-loop checks take half the time.
-            if (
-                auto
-                and type(value) is float
-                and type(step) is int
-                and _INT64_MIN <= step <= _INT64_MAX
-            ):
+            if auto and type(value) is float and _checked_step(step):
                 self._step_metrics(run, ((key, value),), step, timestamp, new_ops)
             else:
                 self._metric(run, key, value, step, timestamp, auto, new_ops)
         elif kind == METRICS:
             _, items, step, timestamp = record
-            if type(step) is int and _INT64_MIN <= step <= _INT64_MAX:
+            if _checked_step(step):
                 self._step_metrics(run, items, step, timestamp, new_ops)
             else:
                 for key, value in items:
@@ -312,11 +314,7 @@ class Engine:
         if isinstance(number, validation.Invalid):
             run.reporter.invalid("metric", name, number.reason)
             return
-        index = (
-            step
-            if type(step) is int and _INT64_MIN <= step <= _INT64_MAX
-            else validation.metric_step(step)
-        )
+        index = step if _checked_step(step) else validation.metric_step(step)
         if isinstance(index, validation.Invalid):
             run.reporter.invalid("metric", name, index.reason)
             return

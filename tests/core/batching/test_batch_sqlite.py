@@ -217,9 +217,9 @@ def test_single_values_of_every_kind_store_what_was_logged(
         (2, 2.0, 1002),
     ]
     assert history(client, run_id, "nostep") == [(0, 2.5)]
-    stored = client.get_run(run_id).data.metrics
     assert history(client, run_id, "floatstep") == [(2, 1.0)]
     assert history(client, run_id, "after") == [(3, 3.0)]
+    stored = client.get_run(run_id).data.metrics
     dropped = {"bad*key", "text", "halfstep", "hugestep", "hugemany", "hugemany2"}
     assert not dropped & set(stored)
     reported = " ".join(str(w.message) for w in caught if w.category is InvalidDataWarning)
