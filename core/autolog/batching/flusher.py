@@ -30,7 +30,9 @@ import contextlib
 import os
 import queue
 import shutil
+import stat
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -41,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard, cast
 from autolog import env
 from autolog.batching import runs, sql_bulk, transport, validation
 from autolog.batching.chunks import Chunk
-from autolog.batching.spool import SpoolFile
+from autolog.batching.spool import SpoolFile, ensure_dir
 from autolog.batching.state import (
     BAD,
     CONTROL,
@@ -141,6 +143,8 @@ class Engine:
         self.thread: threading.Thread | None = None
         self.exiting = False
         self.left_in_spool: dict[Path, tuple[int, int]] = {}  # closed files: (values, artifacts)
+        # What neither the store nor the spool took, by spool dir: (values, artifacts, why).
+        self.lost: dict[Path, tuple[int, int, str]] = {}
 
     def is_exiting(self) -> bool:
         return self.exiting
@@ -231,6 +235,7 @@ class Engine:
                 and not run.closed
                 and not run.replaying
                 and not run.inflight
+                and run.detached_create is None
                 and time.monotonic() >= run.next_recovery
             ):
                 run.ops.appendleft(ReplayOp())
@@ -432,6 +437,8 @@ class Engine:
                 if run.inflight:
                     return
                 if op.final and run.spooling and not op.replayed:
+                    if run.detached_create is not None:
+                        return  # the replay needs to know whether the run exists
                     op.replayed = True
                     run.ops.appendleft(ReplayOp(quick=True))
                     continue
@@ -540,10 +547,11 @@ class Engine:
             with contextlib.suppress(OSError):
                 self._ensure_spool(run)
         run.next_recovery = time.monotonic() + run.recovery_delay
+        where = run.spool.path.parent if run.spool is not None else run.spool_dir()
         run.reporter.problem(
             "spooling",
-            f"{reason}; its data goes to the spool in {run.spool_dir()} and is retried "
-            f"later (or delivered by `autolog sync {run.spool_dir()}`).",
+            f"{reason}; its data goes to the spool in {where} and is retried "
+            f"later (or delivered by `autolog sync {where}`).",
         )
 
     def _ensure_spool(self, run: RunState) -> SpoolFile:
@@ -556,7 +564,19 @@ class Engine:
                 "pid": os.getpid(),
                 "created": int(time.time() * 1000),
             }
-            run.spool = SpoolFile.create(run.spool_dir(), run.local_id, header)
+            configured = run.spool_dir()
+            try:
+                run.spool = SpoolFile.create(configured, run.local_id, header)
+            except OSError as exc:
+                fallback = _private_temp_spool_dir()
+                if fallback is None or fallback == configured:
+                    raise
+                run.spool = SpoolFile.create(fallback, run.local_id, header)
+                run.reporter.problem(
+                    "spool-fallback",
+                    f"could not write the spool in {configured} ({exc}); it goes to "
+                    f"{fallback} instead (deliver it with `autolog sync {fallback}`).",
+                )
         return run.spool
 
     def _spool_op(self, run: RunState, op: Op) -> None:
@@ -582,10 +602,18 @@ class Engine:
                 # It was sent alongside the run's end: replay must end the run after it.
                 spool.write_end(end.status, end.end_time)
         except OSError as exc:
+            where = run.spool.path.parent if run.spool is not None else run.spool_dir()
+            why = f"{type(exc).__name__}: {exc}"
+            values, artifacts, _ = self.lost.get(where, (0, 0, ""))
+            self.lost[where] = (
+                values + op.values,
+                artifacts + isinstance(op, ArtifactOp),
+                why,
+            )
             run.reporter.problem(
                 "spool-write",
-                f"could not write the spool in {run.spool_dir()} ({exc}); "
-                f"{op.values or 'some'} values are lost",
+                f"could not write the spool in {where} ({why}): what the tracking store does "
+                "not take is lost; how much is printed when the process exits",
             )
 
     def _detach_inflight(self, run: RunState) -> None:
@@ -598,6 +626,7 @@ class Engine:
                 self._finish(run, op)
             elif isinstance(op, CreateOp):
                 op.detached = True
+                run.detached_create = op
                 self._finish(run, op)
                 run.ready.set()
 
@@ -640,6 +669,7 @@ class Engine:
             except Exception as exc:
                 self._internal_error(run, f"sending {type(op).__name__}", exc)
                 with self.lock:
+                    self._create_returned(run, op)
                     if op in run.inflight:
                         self._finish(run, op)
                         if op.spoolable:
@@ -665,6 +695,7 @@ class Engine:
         failure = f"cannot open the tracking store {run.tracking_uri} ({type(exc).__name__}: {exc})"
         with self.lock:
             if op.detached:
+                self._create_returned(run, op)
                 return
             self._finish(run, op)
             run.ready.set()
@@ -710,7 +741,7 @@ class Engine:
 
         outcome, error = transport.call(create, run.retry(self.is_exiting))
         with self.lock:
-            if run_id is not None:
+            if run_id is not None and run.run_id is None:
                 run.failing = False
                 run.run_id = run_id
                 run.reporter.label = f"run {run_id}"
@@ -718,6 +749,7 @@ class Engine:
                     run.spool.write_run_created(run_id)
             run.ready.set()
             if op.detached:
+                self._create_returned(run, op)
                 return
             self._finish(run, op)
             if run_id is None:
@@ -726,6 +758,12 @@ class Engine:
                     f"the run could not be created ({_failure(run, outcome, error)}); "
                     "it will be created when its spool is delivered",
                 )
+            self._pump(run)
+
+    def _create_returned(self, run: RunState, op: Op) -> None:
+        """A detached creation is over, run made or not: replays may go ahead (under lock)."""
+        if run.detached_create is op:
+            run.detached_create = None
             self._pump(run)
 
     def _upload(self, run: RunState, op: ArtifactOp, client: MlflowClient) -> None:
@@ -820,8 +858,16 @@ class Engine:
                 run.reporter.label = f"run {run_id}"
             if complete:
                 if run.spool is not None:
-                    run.spool.close(delete=True)
-                    run.spool = None
+                    spool, run.spool = run.spool, None
+                    try:
+                        spool.close(delete=True)
+                    except OSError as exc:
+                        # Delivered and acknowledged: a later sync sends nothing twice.
+                        run.reporter.problem(
+                            "spool-remove",
+                            f"delivered the spool {spool.path}, but could not remove it "
+                            f"({exc}); remove it by hand",
+                        )
                 run.spooling = False
                 run.failing = False
                 run.recovery_delay = RECOVERY_FIRST
@@ -897,6 +943,7 @@ class Engine:
             run.ordered_inflight = False
             run.overlapped_end = None
             run.replaying = False
+            run.detached_create = None
             run.pending_values = 0
             if run.spool is not None:
                 run.spool.forget()  # the parent still owns the file and its lock
@@ -944,20 +991,52 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _private_temp_spool_dir() -> Path | None:
+    """Where the spool goes when its own dir cannot be written: this user's temp folder.
+
+    ``None`` where no such folder can be had safely. The temp dir is shared: a folder of
+    that name that someone else made, or a link, must not receive our (private) params.
+    """
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:  # Windows: no owner check to lean on
+        return None
+    directory = Path(tempfile.gettempdir()) / f"autolog-spool-{getuid()}"
+    try:
+        ensure_dir(directory)
+        info = os.lstat(directory)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != getuid():
+            return None
+        os.chmod(directory, 0o700)
+    except OSError:
+        return None
+    return directory
+
+
 def print_exit_summary(stream: Any = None) -> bool:
-    """One line on stderr if data waits in the spool; whether it printed."""
+    """A line on stderr if data waits in the spool, one if data was lost; whether it printed."""
     values, artifacts, dirs = ENGINE.spooled_summary()
-    if not dirs:
+    lines = []
+    if dirs:
+        ordered = sorted(str(d) for d in dirs)
+        where = " and ".join(ordered)
+        command = " and ".join(f"autolog sync {d}" for d in ordered)
+        extra = f" and {artifacts} artifact(s)" if artifacts else ""
+        lines.append(
+            f"autolog: {values} logged value(s){extra} could not reach the tracking store "
+            f"and wait in {where}; deliver them with: {command}"
+        )
+    with ENGINE.lock:
+        lost = sorted(ENGINE.lost.items())
+    for directory, (values, artifacts, why) in lost:
+        extra = f" and {artifacts} artifact(s)" if artifacts else ""
+        lines.append(
+            f"autolog: {values} logged value(s){extra} were lost: the tracking store could not "
+            f"take them, nor the spool in {directory} ({why})"
+        )
+    if not lines:
         return False
-    ordered = sorted(str(d) for d in dirs)
-    where = " and ".join(ordered)
-    command = " and ".join(f"autolog sync {d}" for d in ordered)
-    extra = f" and {artifacts} artifact(s)" if artifacts else ""
     stream = stream or sys.stderr
     with contextlib.suppress(Exception):
-        stream.write(
-            f"autolog: {values} logged value(s){extra} could not reach the tracking store "
-            f"and wait in {where}; deliver them with: {command}\n"
-        )
+        stream.write("".join(line + "\n" for line in lines))
         stream.flush()
     return True

@@ -27,6 +27,7 @@ from autolog import env, safety
 from autolog.batching import flusher, runs, shutdown, transport, validation
 from autolog.batching.flusher import ENGINE
 from autolog.batching.policy import BatchPolicy
+from autolog.batching.sql_bulk import RUN_NAME_TAG
 from autolog.batching.state import (
     BAD,
     CONTROL,
@@ -134,12 +135,13 @@ class BatchLogger:
         spec = runs.create_spec(
             run_key=uuid.uuid4().hex,
             experiment_id=None if experiment_id is None else str(experiment_id),
-            run_name=None if run_name is None else str(_text(run_name)),
+            run_name=None,
             tags={},
             start_time=_now_ms(),
         )
         self._setup(parsed, client, run_id=None, create=spec)
         spec["tags"] = self._clean_tags(tags or {})
+        spec["run_name"] = self._clean_run_name(run_name, spec["tags"])
         self._inbox.append((CONTROL, CreateOp(spec)))
         ENGINE.nudge(self._state)
         return self
@@ -203,6 +205,35 @@ class BatchLogger:
             if problem:
                 reporter.invalid("tag", name, problem, action="changed")
             clean[name] = text
+        return clean
+
+    def _clean_run_name(self, run_name: object, tags: dict[str, str]) -> str | None:
+        """The run's name as every store takes it, with the ``mlflow.runName`` tag folded in.
+
+        The store refuses a name that contradicts that tag, and a SQL store one longer than
+        its column: either refusal would keep the run, and all that is logged to it, out of
+        the store. The tag is taken out of ``tags``; the store sets it from the name.
+        """
+        reporter = self._state.reporter
+        tag = tags.pop(RUN_NAME_TAG, None)
+        name: str | None = tag
+        if run_name is not None:
+            text = _text(run_name)
+            if isinstance(text, validation.Invalid):
+                reporter.invalid("run name", run_name, text.reason)
+            else:
+                if tag is not None and tag != text:
+                    reporter.invalid(
+                        "tag",
+                        RUN_NAME_TAG,
+                        f"it contradicts run_name={text!r}, which names the run",
+                    )
+                name = text
+        if name is None:
+            return None
+        clean, problem = validation.text_value(name, validation.MAX_RUN_NAME_LENGTH)
+        if problem:
+            reporter.invalid("run name", name, problem, action="changed")
         return clean
 
     # -- the run --

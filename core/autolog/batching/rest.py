@@ -20,6 +20,7 @@ raise MLflow's own exception with the server's error code, as they do for ``Rest
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -113,7 +114,7 @@ def single_attempt_store(tracking_uri: str, request_timeout: float) -> Any:
     # MLflow's helpers are untyped; call them through Any.
     verify_rest_response: Any = rest_utils.verify_rest_response
     parse_dict: Any = proto_json_utils.parse_dict
-    active_model_id: Callable[[], str | None] = _active_model_id_reader()
+    active_model_id = active_model_id_reader()
 
     class SingleAttemptRestStore(RestStore):
         def _call_endpoint(
@@ -163,7 +164,8 @@ def single_attempt_store(tracking_uri: str, request_timeout: float) -> Any:
     return store_class(partial(get_default_host_creds, tracking_uri))
 
 
-def _active_model_id_reader() -> Callable[[], str | None]:
+@functools.cache
+def active_model_id_reader() -> Callable[[], str | None]:
     """MLflow 3's active logged model, which ``log_batch`` attaches to each metric."""
     try:
         from mlflow.tracking.fluent import get_active_model_id

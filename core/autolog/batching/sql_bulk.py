@@ -57,6 +57,7 @@ from typing import Any, Final, Protocol
 from autolog.batching.chunks import MetricRow
 
 __all__ = [
+    "RUN_NAME_TAG",
     "BulkMetricWriter",
     "BulkWrite",
     "ParamConflict",
@@ -99,7 +100,7 @@ _RUN: Final = (
     "experiment_id",
 )
 _TAGS: Final = ("key", "value", "run_uuid")
-_RUN_NAME_TAG: Final = "mlflow.runName"
+RUN_NAME_TAG: Final = "mlflow.runName"
 
 
 class BulkMetricWriter:
@@ -151,7 +152,7 @@ class BulkMetricWriter:
         sql = self._sql
         if sql.insert_run is None or not experiment_id.isdigit():
             return None
-        name_tag = tags.get(_RUN_NAME_TAG)
+        name_tag = tags.get(RUN_NAME_TAG)
         if run_name and name_tag and run_name != name_tag:
             return None  # the store refuses that, in its own words
         experiment = int(experiment_id)
@@ -167,7 +168,7 @@ class BulkMetricWriter:
                 return None
             run_id = uuid.uuid4().hex
             name = run_name or name_tag or _generate_random_name()  # type: ignore[no-untyped-call]
-            all_tags = dict(tags) if name_tag else {**tags, _RUN_NAME_TAG: name}
+            all_tags = dict(tags) if name_tag else {**tags, RUN_NAME_TAG: name}
             connection.exec_driver_sql(
                 sql.insert_run,
                 (

@@ -200,6 +200,9 @@ class RunState:
         self.spooling = False
         self.spool: SpoolFile | None = None
         self.replaying = False
+        # The run's creation that a timed-out flush stopped waiting for: until it returns, a
+        # replay cannot tell whether the run exists, and would create a second one.
+        self.detached_create: Op | None = None
         self.next_recovery = 0.0
         self.recovery_delay = RECOVERY_FIRST
         self.force_spool = False

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from autolog.batching import sql_bulk
 from autolog.batching.chunks import Chunk
-from autolog.batching.rest import TransientHTTPError, send_once, single_attempt_store
+from autolog.batching.rest import (
+    TransientHTTPError,
+    active_model_id_reader,
+    send_once,
+    single_attempt_store,
+)
 from autolog.batching.sql_bulk import bulk_metric_writer
 
 if TYPE_CHECKING:
@@ -225,7 +230,12 @@ def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) ->
         part = todo.pop(0)
 
         def log(part: Chunk = part) -> None:
-            bulk = bulk_metric_writer(client) if part.metrics or part.params else None
+            # MLflow's log_batch links each metric to the active logged model; the bulk
+            # writer's rows cannot, so with one set the store's own log_batch writes them.
+            linked = bool(part.metrics) and bool(active_model_id_reader()())
+            bulk = (
+                bulk_metric_writer(client) if (part.metrics or part.params) and not linked else None
+            )
             if bulk is None:
                 rows_writer = _rest_rows_writer(client)
                 if rows_writer is not None:

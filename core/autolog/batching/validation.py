@@ -22,6 +22,7 @@ __all__ = [
     "INT64_MIN",
     "MAX_KEY_LENGTH",
     "MAX_PARAM_VALUE_LENGTH",
+    "MAX_RUN_NAME_LENGTH",
     "MAX_TAG_VALUE_LENGTH",
     "Invalid",
     "check_key",
@@ -35,6 +36,9 @@ __all__ = [
 MAX_KEY_LENGTH: Final = 250
 MAX_PARAM_VALUE_LENGTH: Final = 6000
 MAX_TAG_VALUE_LENGTH: Final = 8000
+# MLflow checks no run name length, but its SQL schema declares ``runs.name VARCHAR(250)``:
+# PostgreSQL and MySQL refuse a longer name, and with it the run and everything logged to it.
+MAX_RUN_NAME_LENGTH: Final = 250
 # Steps and timestamps are 64-bit integers in every store: a larger Python int would make
 # the whole request fail, not just its own item.
 INT64_MIN: Final = -(2**63)

@@ -31,7 +31,7 @@ if sys.argv[1] == "sigterm":
 """
 
 
-def _run(tmp_path: Path, uri: str, mode: str) -> subprocess.CompletedProcess[str]:
+def _run(tmp_path: Path, uri: str, mode: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(SCRIPT))
     env = {
@@ -39,6 +39,7 @@ def _run(tmp_path: Path, uri: str, mode: str) -> subprocess.CompletedProcess[str
         "MLFLOW_TRACKING_URI": uri,
         "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        **extra_env,
     }
     return subprocess.run(
         [sys.executable, str(script), mode],
@@ -54,6 +55,19 @@ def _summary_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "deliver them with: autolog sync" in line]
 
 
+def _sync_creates_the_whole_run(spool: Path, tmp_path: Path, empty_store: Path) -> None:
+    """``autolog sync`` of ``spool`` into a new store creates SCRIPT's run with all of it."""
+    store = tmp_path / "store.db"
+    store.write_bytes(empty_store.read_bytes())
+    uri = f"sqlite:///{store}"
+    report = sync_spool(spool, progress=False, tracking_uri=uri)
+    assert report.ok and len(report.runs_created) == 1
+    client = MlflowClient(uri)
+    run = client.get_run(report.runs_created[0])
+    assert run.info.run_name == "exiting" and run.data.params == {"p": "v"}
+    assert history(client, run.info.run_id, "m") == [(i, float(i)) for i in range(1000)]
+
+
 def test_exit_with_store_down_spools_and_says_so_once(tmp_path: Path, empty_store: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = _run(tmp_path, dead, "exit")
@@ -65,15 +79,48 @@ def test_exit_with_store_down_spools_and_says_so_once(tmp_path: Path, empty_stor
     assert len(spool_files(spool)) == 1
 
     # Deliver to another store; the run, never created, is created there.
-    store = tmp_path / "store.db"
-    store.write_bytes(empty_store.read_bytes())
-    uri = f"sqlite:///{store}"
-    report = sync_spool(spool, progress=False, tracking_uri=uri)
-    assert report.ok and len(report.runs_created) == 1
-    client = MlflowClient(uri)
-    run = client.get_run(report.runs_created[0])
-    assert run.info.run_name == "exiting" and run.data.params == {"p": "v"}
-    assert history(client, run.info.run_id, "m") == [(i, float(i)) for i in range(1000)]
+    _sync_creates_the_whole_run(spool, tmp_path, empty_store)
+
+
+def test_a_spool_dir_that_cannot_be_written_gives_way_to_a_private_temp_folder(
+    tmp_path: Path, empty_store: Path
+) -> None:
+    (tmp_path / "blocker").write_text("a file where the spool dir should be")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    dead = f"http://127.0.0.1:{free_port()}"
+    result = _run(
+        tmp_path,
+        dead,
+        "exit",
+        AUTOLOG_SPOOL_DIR=str(tmp_path / "blocker" / "spool"),
+        TMPDIR=str(temp),
+    )
+    assert result.returncode == 0, result.stderr
+    fallback = temp / f"autolog-spool-{os.getuid()}"
+    assert f"it goes to {fallback} instead" in result.stderr
+    [line] = _summary_lines(result.stderr)
+    assert line.startswith("autolog: 1001 logged value(s)")
+    assert line.endswith(f"autolog sync {fallback}")
+    assert fallback.stat().st_mode & 0o777 == 0o700
+
+    _sync_creates_the_whole_run(fallback, tmp_path, empty_store)
+
+
+def test_what_neither_the_store_nor_the_spool_took_is_counted_at_exit(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where the spool dir should be")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    # Not a folder of ours: the fallback must not write into it.
+    (temp / f"autolog-spool-{os.getuid()}").write_text("someone else's")
+    dead = f"http://127.0.0.1:{free_port()}"
+    spool = tmp_path / "blocker" / "spool"
+    result = _run(tmp_path, dead, "exit", AUTOLOG_SPOOL_DIR=str(spool), TMPDIR=str(temp))
+    assert result.returncode == 0, result.stderr
+    assert not _summary_lines(result.stderr)
+    [line] = [line for line in result.stderr.splitlines() if "were lost" in line]
+    assert line.startswith("autolog: 1001 logged value(s) were lost")
+    assert f"nor the spool in {spool} (NotADirectoryError" in line
 
 
 def test_exit_delivers_pending_data(tmp_path: Path, empty_store: Path) -> None:

@@ -508,3 +508,86 @@ def test_a_local_store_gets_the_interval_s_values_together(
     assert client.get_run(run_id).info.status == "RUNNING"  # sent by the interval, not an end
     logger.end_run()
     assert history(client, run_id, "loss") == [(s, float(s)) for s in range(2500)]
+
+
+@pytest.mark.parametrize(
+    ("run_name", "tags", "expected", "reported"),
+    [
+        ("a\ud800b", {}, "a?b", "run name 'a\\ud800b'"),
+        ("n" * 300, {}, "n" * 250, "truncated to MLflow's limit of 250"),
+        ("a", {"mlflow.runName": "b"}, "a", "tag 'mlflow.runName'"),
+        (None, {"mlflow.runName": "from the tag"}, "from the tag", None),
+        (12345, {}, "12345", None),
+    ],
+)
+def test_a_run_name_the_store_would_refuse_is_repaired_and_the_run_created(
+    client: MlflowClient,
+    spool_dir: Path,
+    run_name: Any,
+    tags: dict[str, str],
+    expected: str,
+    reported: str | None,
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        logger = BatchLogger.start_run(run_name=run_name, tags=tags)
+        logger.log_metric("m", 1.0, step=0)
+        logger.log_param("p", "v")
+        logger.end_run()
+    assert logger.run_id is not None and not spool_files(spool_dir)
+    run = client.get_run(logger.run_id)
+    assert (run.info.run_name, run.info.status) == (expected, "FINISHED")
+    assert run.data.tags["mlflow.runName"] == expected
+    assert run.data.params == {"p": "v"} and history(client, logger.run_id, "m") == [(0, 1.0)]
+    warned = [str(w.message) for w in caught if w.category is InvalidDataWarning]
+    if reported is None:
+        assert not warned
+    else:
+        [message] = warned
+        assert reported in message
+
+
+class _FirstCreationWaits:
+    """The real client, whose first ``create_run`` lands only once ``release`` is set."""
+
+    def __init__(self, real: MlflowClient) -> None:
+        self.real = real
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.returned = threading.Event()
+
+    def create_run(self, *args: Any, **kwargs: Any) -> Any:
+        if self.entered.is_set():
+            return self.real.create_run(*args, **kwargs)
+        self.entered.set()
+        self.release.wait(30)
+        try:
+            return self.real.create_run(*args, **kwargs)
+        finally:
+            self.returned.set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_slow_creation_a_flush_stopped_waiting_for_still_makes_one_run(
+    client: MlflowClient, spool_dir: Path
+) -> None:
+    slow = _FirstCreationWaits(client)
+    # Several requests at a time, as for a server: a replay could start beside the creation.
+    logger = BatchLogger.start_run(run_name="slow", client=slow, max_in_flight=4)
+    for step in range(10):
+        logger.log_metric("m", float(step), step=step)
+    assert slow.entered.wait(10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the timed-out flush says the data is spooled
+        logger.flush(timeout=0.5)
+        for step in range(10, 20):
+            logger.log_metric("m", float(step), step=step)
+        threading.Timer(1.0, slow.release.set).start()
+        logger.end_run(timeout=30)
+    assert slow.returned.wait(30)
+    [run] = client.search_runs(["0"])
+    assert run.info.run_id == logger.run_id and run.info.status == "FINISHED"
+    assert history(client, run.info.run_id, "m") == [(step, float(step)) for step in range(20)]
+    assert not spool_files(spool_dir)

@@ -5,7 +5,9 @@ own errors, and ``log_batch`` taking over when the fast path meets the unknown."
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -278,3 +280,32 @@ def test_a_refused_param_is_isolated_on_the_fast_path(tracking_uri: str, spool_d
     assert client.get_run(run_id).data.params == {"lr": "0.1", "epochs": "10"}
     refused = [w.message for w in record if isinstance(w.message, InvalidDataWarning)]
     assert [(w.kind, w.key) for w in refused] == [("param", "lr")]
+
+
+def test_metrics_reach_the_active_logged_model_as_log_batch_links_them(
+    client: MlflowClient, monkeypatch: pytest.MonkeyPatch, spool_dir: Path
+) -> None:
+    from mlflow.entities import Metric
+
+    from autolog.batching import BatchLogger
+
+    model = client.create_logged_model("0")
+    monkeypatch.setenv("MLFLOW_ACTIVE_MODEL_ID", model.model_id)
+    plain = client.create_run("0").info.run_id
+    # MLflow reads the variable once per thread: a new thread, as our sender's are.
+    sender = threading.Thread(
+        target=client.log_batch, args=(plain,), kwargs={"metrics": [Metric("acc", 0.5, 1, 1)]}
+    )
+    sender.start()
+    sender.join()
+    ours = client.create_run("0").info.run_id
+    logger = BatchLogger(ours, client=MlflowClient(client.tracking_uri))
+    logger.log_metric("acc", 0.5, step=1)
+    logger.log_param("lr", 0.1)
+    logger.close()
+
+    linked = client.get_logged_model(model.model_id).metrics or []
+    assert sorted((m.run_id, m.key, m.value, m.step) for m in linked) == sorted(
+        [(plain, "acc", 0.5, 1), (ours, "acc", 0.5, 1)]
+    )
+    assert client.get_run(ours).data.params == {"lr": "0.1"}
