@@ -18,7 +18,12 @@ Acks make delivery resumable: a second ``sync``, or one after a crash, starts af
 last ack, and the store's own idempotency (metrics are keyed by key, timestamp, step and
 value; params may be re-logged with the same value; tags are overwritten) covers the one
 request that may have landed without its ack. While a process writes a file it holds an
-exclusive ``flock`` on it, so ``autolog sync`` skips files still in use.
+exclusive ``flock`` on it, so ``autolog sync`` skips files still in use; a sync holds it as
+well while it delivers, and removes a delivered file before letting go of it.
+
+`read_spool` checks every field a record's delivery needs, so a record that is JSON but
+not one of ours (edited by hand, written by a broken tool) is reported by file and line
+and skipped, and the code that delivers the others can trust what it is given.
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ import dataclasses
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 from autolog.batching.chunks import Chunk
 
-__all__ = ["SpoolBusy", "SpoolContents", "SpoolFile", "ensure_dir", "read_spool"]
+__all__ = ["SpoolBusy", "SpoolContents", "SpoolFile", "SpoolGone", "ensure_dir", "read_spool"]
 
 VERSION: Final = 1
 SUFFIX: Final = ".jsonl"
@@ -45,7 +51,11 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks, sync trust
 
 
 class SpoolBusy(Exception):
-    """Another process is still writing this spool file."""
+    """Another process holds this spool file: a training still writing it, or a sync."""
+
+
+class SpoolGone(Exception):
+    """The spool file was removed before we could lock it: another sync delivered it."""
 
 
 def ensure_dir(directory: Path) -> Path:
@@ -96,15 +106,29 @@ class SpoolFile:
 
     @classmethod
     def open(cls, path: Path) -> SpoolFile:
-        """Open an existing file for appending acks; `SpoolBusy` if in use."""
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise SpoolBusy(str(path)) from None
-        contents = read_spool(path)
+        """Open an existing file for appending acks.
+
+        Raises `SpoolBusy` if another process holds it, `SpoolGone` if it was removed
+        (a sync removes a file only once all of it is delivered).
+        """
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise SpoolGone(str(path)) from None
+        try:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise SpoolBusy(str(path)) from None
+            if os.fstat(fd).st_nlink == 0:
+                # Opened just before another sync, holding the lock, delivered and
+                # unlinked it: what we hold is the removed file, not one to deliver.
+                raise SpoolGone(str(path))
+            contents = read_spool(path)
+        except BaseException:
+            os.close(fd)
+            raise
         return cls(path, fd, contents.last_seq + 1, contents.pending_values)
 
     def _append(self, record: dict[str, Any]) -> int:
@@ -173,6 +197,11 @@ class SpoolFile:
                 os.close(fd)
 
     def close(self, *, delete: bool = False) -> None:
+        """Release the file; with ``delete``, remove it and its artifact copies first.
+
+        Raises `OSError` if the file cannot be removed (a directory the user may not
+        write to); the descriptor and its lock are released all the same.
+        """
         if self._fd is None:
             return
         try:
@@ -215,6 +244,100 @@ def record_values(record: dict[str, Any]) -> int:
     return 0
 
 
+# -- what a record must hold to be delivered (`read_spool` skips any that does not) --
+
+_NON_FINITE: Final = frozenset({"NaN", "Infinity", "-Infinity"})
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # JSON true is no number
+
+
+def _is_optional_str(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_metric_row(row: object) -> bool:
+    if not isinstance(row, list) or len(row) != 4:
+        return False
+    key, value, timestamp, step = row
+    number = (
+        _is_int(value)
+        or isinstance(value, float)
+        or (isinstance(value, str) and value in _NON_FINITE)
+    )
+    return isinstance(key, str) and number and _is_int(timestamp) and _is_int(step)
+
+
+def _is_pair(pair: object) -> bool:
+    return isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+
+
+def _rows(record: dict[str, Any], field: str, check: Callable[[object], bool]) -> str | None:
+    rows = record.get(field)
+    if not isinstance(rows, list):
+        return f"no list {field!r}"
+    if not all(check(row) for row in rows):
+        return f"a malformed entry in {field!r}"
+    return None
+
+
+def _batch_problem(record: dict[str, Any]) -> str | None:
+    return (
+        _rows(record, "m", _is_metric_row)
+        or _rows(record, "p", _is_pair)
+        or _rows(record, "t", _is_pair)
+    )
+
+
+def _artifact_problem(record: dict[str, Any]) -> str | None:
+    if not isinstance(record.get("file"), str) or not record["file"]:
+        return "no 'file'"
+    # Ours are always beside the spool file: a line pointing elsewhere would upload
+    # whatever local file it names.
+    relative = Path(record["file"])
+    if relative.is_absolute() or ".." in relative.parts:
+        return "'file' is outside the spool"
+    if not _is_optional_str(record.get("artifact_path")):
+        return "'artifact_path' is not a string"
+    return None
+
+
+def _end_problem(record: dict[str, Any]) -> str | None:
+    if not isinstance(record.get("status"), str):
+        return "no 'status'"
+    if not _is_int(record.get("end_time")):
+        return "no integer 'end_time'"
+    return None
+
+
+def _header_problem(record: dict[str, Any]) -> str | None:
+    for field in ("run_id", "tracking_uri"):
+        if not _is_optional_str(record.get(field)):
+            return f"{field!r} is not a string"
+    if record.get("create") is not None and not isinstance(record["create"], dict):
+        return "'create' is not an object"
+    return None
+
+
+def _record_problem(kind: object, record: dict[str, Any]) -> str | None:
+    """Why ``record`` cannot be used (``None`` if it can); unknown kinds are left to the caller."""
+    if kind == "header":
+        return _header_problem(record)
+    if kind == "run":
+        run_id = record.get("run_id")
+        return None if isinstance(run_id, str) and run_id else "no 'run_id'"
+    if kind in ("ack", "batch", "artifact", "end") and not _is_int(record.get("n")):
+        return "no integer 'n'"
+    if kind == "batch":
+        return _batch_problem(record)
+    if kind == "artifact":
+        return _artifact_problem(record)
+    if kind == "end":
+        return _end_problem(record)
+    return None
+
+
 def read_spool(path: Path) -> SpoolContents:
     """Parse a spool file. A torn last line (a crash mid-write) is ignored."""
     header: dict[str, Any] = {}
@@ -229,10 +352,15 @@ def read_spool(path: Path) -> SpoolContents:
             continue
         try:
             record = json.loads(raw)
-            kind = record["k"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             if number < len(lines) - 1 or raw.endswith(b"}"):
                 problems.append(f"{path.name}:{number}: not a spool record, skipped")
+            continue
+        kind = record.get("k") if isinstance(record, dict) else None
+        why = "no 'k'" if kind is None else _record_problem(kind, record)
+        if why is not None:
+            # Complete JSON, so no torn write: someone else's line, worth a word.
+            problems.append(f"{path.name}:{number}: not a spool record ({why}), skipped")
             continue
         if kind == "header":
             header = record
@@ -240,15 +368,15 @@ def read_spool(path: Path) -> SpoolContents:
         elif kind == "run":
             run_id = record["run_id"]
         elif kind == "ack":
-            acked = max(acked, int(record["n"]))
+            acked = max(acked, record["n"])
         elif kind in ("batch", "artifact", "end"):
             records.append(record)
-            last_seq = max(last_seq, int(record["n"]))
+            last_seq = max(last_seq, record["n"])
         else:
             problems.append(f"{path.name}:{number}: unknown record kind {kind!r}, skipped")
     if not header:
         problems.append(f"{path.name}: no header; not an autolog spool file")
-    pending = [r for r in records if int(r["n"]) > acked]
+    pending = [r for r in records if r["n"] > acked]
     return SpoolContents(path, header, run_id, pending, max(last_seq, acked), problems)
 
 

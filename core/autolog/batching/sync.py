@@ -4,7 +4,9 @@
 first if it never got created), acknowledging each record in the file as it lands, so a
 second sync, or one after a crash, resumes where the last one stopped and every value ends
 up in the store exactly once. `sync_spool` does that for a file or a whole spool
-directory, with a progress bar, and removes the files it delivered.
+directory, with a progress bar, and removes the files it delivered. Two syncs may run at
+once (cron and a user): each file is delivered by whichever locks it first, and the other
+counts it as delivered when it finds it gone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from autolog import env
 from autolog.batching import runs, transport
 from autolog.batching.chunks import Chunk
 from autolog.batching.errors import Reporter
-from autolog.batching.spool import SUFFIX, SpoolBusy, SpoolFile, read_spool
+from autolog.batching.spool import SUFFIX, SpoolBusy, SpoolFile, SpoolGone, read_spool
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -129,15 +131,29 @@ def deliver(
     return done
 
 
+_IN_USE = "in use by another process (a training still writing it, or another sync)"
+
+
 @dataclasses.dataclass
 class SyncReport:
-    """The result of `sync_spool`; ``str()`` gives a one-paragraph summary."""
+    """The result of `sync_spool`; ``str()`` gives a one-paragraph summary.
+
+    ``failed`` counts the files a user has to look at, and ``autolog sync`` exits 1 when
+    it is not zero: files kept because something in them could not be delivered (a later
+    sync resumes them), and delivered files that could not be removed (``not_removed``,
+    e.g. a spool dir the user may not write to). The data of the latter is in the store
+    and fully acknowledged, so a later sync sends nothing from them again; only the
+    user can remove them. Files in use (``skipped``) or delivered by another sync running
+    at the same time (``delivered_elsewhere``) need nothing and do not count.
+    """
 
     spool: Path
     files: int = 0
-    delivered_files: int = 0
-    failed: int = 0  # files kept because something in them could not be delivered
-    skipped: int = 0  # files still being written by a running process
+    delivered_files: int = 0  # including `not_removed`
+    failed: int = 0  # files that need attention: kept for a later sync, or `not_removed`
+    not_removed: int = 0  # delivered, but the file could not be removed
+    skipped: int = 0  # files in use by another process: a training, or another sync
+    delivered_elsewhere: int = 0  # removed by another sync that delivered them meanwhile
     values: int = 0
     artifacts: int = 0
     rejected: int = 0  # items the store refused (reported, then dropped)
@@ -160,10 +176,15 @@ class SyncReport:
         text += "."
         if self.rejected:
             text += f" {self.rejected} item(s) were refused by the store (see the warnings)."
+        if self.delivered_elsewhere:
+            text += f" {self.delivered_elsewhere} file(s) were delivered by another sync."
         if self.skipped:
-            text += f" {self.skipped} file(s) are still being written by a running process."
-        if self.failed:
-            text += f" {self.failed} file(s) were kept for a later sync:"
+            text += f" {self.skipped} file(s) are {_IN_USE}."
+        kept = self.failed - self.not_removed
+        if kept:
+            text += f" {kept} file(s) were kept for a later sync."
+        if self.not_removed:
+            text += f" {self.not_removed} delivered file(s) could not be removed."
         for problem in self.problems:
             text += f"\n  {problem}"
         return text
@@ -233,7 +254,11 @@ def sync_spool(
                 spool = SpoolFile.open(file)
             except SpoolBusy:
                 report.skipped += 1
-                report.problems.append(f"{file.name}: in use by a running process; skipped")
+                report.problems.append(f"{file.name}: {_IN_USE}; skipped")
+                continue
+            except SpoolGone:
+                # Listed, then delivered and removed by a sync running at the same time.
+                report.delivered_elsewhere += 1
                 continue
             except OSError as exc:
                 report.failed += 1
@@ -244,7 +269,7 @@ def sync_spool(
                     spool, tracking_uri, retry_timeout, request_timeout, unreachable, advance
                 )
             except Exception as exc:
-                spool.close()
+                _release(spool)
                 report.failed += 1
                 report.problems.append(f"{file.name}: {type(exc).__name__}: {exc}")
                 continue
@@ -254,15 +279,36 @@ def sync_spool(
             if delivery.created and delivery.run_id:
                 report.runs_created.append(delivery.run_id)
             if delivery.complete:
-                spool.close(delete=True)
                 report.delivered_files += 1
+                _remove_delivered(spool, report)
             else:
-                spool.close()
+                _release(spool)
                 report.failed += 1
                 report.problems.append(f"{file.name}: {delivery.failure}")
                 if delivery.failure and "unreachable" in delivery.failure:
                     unreachable.add(uri)
     return report
+
+
+def _remove_delivered(spool: SpoolFile, report: SyncReport) -> None:
+    """Remove a delivered file; if that fails, say so and go on with the other files."""
+    try:
+        spool.close(delete=True)
+    except OSError as exc:
+        # Every record is acked, so leaving the file costs the user disk space, never a
+        # value sent twice; but nobody else will remove it.
+        report.failed += 1
+        report.not_removed += 1
+        report.problems.append(
+            f"{spool.path.name}: delivered, but could not remove it "
+            f"({exc.strerror or exc}); remove it by hand"
+        )
+
+
+def _release(spool: SpoolFile) -> None:
+    """Keep a file for a later sync. Its acks not reaching the disk costs only a resend."""
+    with contextlib.suppress(OSError):
+        spool.close()
 
 
 def _sync_one(
