@@ -56,7 +56,6 @@ def autolog(
         log_models=log_models,
     )
     tags = _validate_tags(extra_tags)
-    safety.set_silent(silent)
 
     infos = discovery.discover(requested=names)
     if names is not None:
@@ -79,22 +78,24 @@ def autolog(
 
     selected = list(names) if names is not None else sorted(infos)
     if disable:
+        safety.set_silent(silent)
         for name in selected:
             registry.disable(name)
         return []
 
     plan: list[EnabledPlugin] = []
+    not_enabled: list[str] = []
     for name in selected:
         info = infos[name]
         if info.plugin_class is None:
             if names is not None or info.load_error:
-                safety.warn(f"autolog plugin {name!r} is not enabled: {info.state}")
+                not_enabled.append(f"autolog plugin {name!r} is not enabled: {info.state}")
             continue
         # Options are checked even for plugins that end up unavailable: a typo is a typo.
         options = info.plugin_class.make_options(plugin_options.get(name))
         if not info.available:
             if names is not None:
-                safety.warn(f"autolog plugin {name!r} is not enabled: {info.state}")
+                not_enabled.append(f"autolog plugin {name!r} is not enabled: {info.state}")
             continue
         plan.append(
             EnabledPlugin(
@@ -104,6 +105,10 @@ def autolog(
                 extra_tags=tags,
             )
         )
+    # Only now, with every argument checked: a call that raises changes nothing.
+    safety.set_silent(silent)
+    for message in not_enabled:
+        safety.warn(message)
     for enabled in plan:
         registry.enable(enabled)
     if plan:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -96,11 +98,47 @@ def run(
     child_env[env.AUTOLOG_OPTIONS] = json.dumps(options)
     child_env["AUTOLOG_RUNNER_DIR"] = runner_dir
     child_env["AUTOLOG_RUNNER_PREVIOUS_PYTHONPATH"] = previous
+    returncode = _run_passing_signals(list(command), child_env)
+    sys.exit(returncode if returncode >= 0 else 128 - returncode)
+
+
+def _run_passing_signals(command: list[str], child_env: dict[str, str]) -> int:
+    """Run ``command`` to its end; what would stop us goes to it, so it ends its run itself.
+
+    Ctrl-C reaches the child anyway (one process group): we let it pass rather than kill
+    the child, whose run then ends KILLED with its data flushed, and whose exit status
+    we pass on. A SIGTERM sent to us alone (a scheduler, ``kill``) is handed on to it.
+    The handlers are in place before the child starts; being Python functions (not
+    ``SIG_IGN``), they are reset to the default in the child when it execs.
+    """
+    child: subprocess.Popen[bytes] | None = None
+    early: list[int] = []
+
+    def let_pass(signum: int, frame: object) -> None:
+        pass
+
+    def forward(signum: int, frame: object) -> None:
+        if child is None:
+            early.append(signum)
+            return
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    previous = {
+        signal.SIGINT: signal.signal(signal.SIGINT, let_pass),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, forward),
+    }
     try:
-        completed = subprocess.run(list(command), env=child_env, check=False)
-    except FileNotFoundError as exc:
-        raise click.ClickException(f"cannot run {command[0]!r}: {exc.strerror}") from exc
-    sys.exit(completed.returncode if completed.returncode >= 0 else 128 - completed.returncode)
+        try:
+            child = subprocess.Popen(command, env=child_env)
+        except OSError as exc:  # missing, not executable, not a program...
+            raise click.ClickException(f"cannot run {command[0]!r}: {exc.strerror or exc}") from exc
+        for signum in early:
+            child.send_signal(signum)
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @main.command()

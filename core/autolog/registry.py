@@ -12,12 +12,13 @@ What happens inside a wrapped call is `autolog.interception`'s business.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 import sys
 import threading
 from collections.abc import Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import wrapt
 
@@ -60,14 +61,59 @@ class Applied:
 
 if TYPE_CHECKING:
     _FunctionWrapper = wrapt.FunctionWrapper[..., Any]
+    _BoundFunctionWrapper = wrapt.BoundFunctionWrapper[..., Any]
 else:  # wrapt < 2 has no subscriptable FunctionWrapper
     _FunctionWrapper = wrapt.FunctionWrapper
+    _BoundFunctionWrapper = wrapt.BoundFunctionWrapper
+
+
+class _ModuleByName:
+    """Pickles as ``importlib.import_module(name)``: a module itself cannot be pickled."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (importlib.import_module, (self.name,))
+
+
+def _by_reference(owner: Any, attr: str) -> tuple[Any, ...]:
+    """What a wrapper pickles as: ``getattr(owner, attr)``, found again when unpickled.
+
+    That is how pickle refers to a function or method (by where it lives), so what the
+    caller sends to a process pool or saves arrives as the same function, wrapped there
+    only if autolog is enabled there. wrapt's proxies refuse pickling by default.
+    """
+    if isinstance(owner, ModuleType):
+        return (getattr, (_ModuleByName(owner.__name__), attr))
+    return (getattr, (owner, attr))
+
+
+class _AutologBoundWrapper(_BoundFunctionWrapper):
+    """wrapt's bound wrapper (``model.fit``), which pickles by reference like a method."""
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        applied: Applied | None = self._self_parent._self_autolog_applied
+        if applied is None:
+            return super().__reduce_ex__(protocol)
+        # On the class (``Model.fit``) the instance is None: refer to it through the class.
+        target = self._self_instance
+        if target is None:
+            target = getattr(self, "_self_owner", None) or applied.owner
+        return _by_reference(target, applied.attr)
 
 
 class _AutologWrapper(_FunctionWrapper):
     """wrapt's FunctionWrapper, marked so that autolog recognises its own wrappers."""
 
     _self_autolog_applied: Applied | None = None
+    __bound_function_wrapper__ = _AutologBoundWrapper
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> str | tuple[Any, ...]:
+        applied = self._self_autolog_applied
+        if applied is None:
+            return super().__reduce_ex__(protocol)
+        return _by_reference(applied.owner, applied.attr)
 
 
 class Registry:
@@ -182,6 +228,8 @@ class Registry:
         applied.active = False
         owner, attr = applied.owner, applied.attr
         current = _raw_attribute(owner, attr)
+        if current is applied.original and applied.own_attribute:
+            return  # put back already, through another target sharing this wrapper
         if current is not applied.replacement:
             safety.warn(
                 f"autolog could not restore {applied.patch.target}: another library wrapped it "
@@ -247,8 +295,10 @@ def _build(plugin_name: str, patch: Patch, owner: Any, attr: str, raw: Any, own:
         drop_first = False
     else:
         raise PatchError(f"it is a {type(raw).__name__}, not a function, method or property")
-    if inspect.isasyncgenfunction(func):
-        raise PatchError("async generator functions are not supported")
+    if inspect.isasyncgenfunction(func) or inspect.isgeneratorfunction(func):
+        # The call returns before any of the work is done: its run would end before the
+        # values logged while iterating arrive, and they would be dropped.
+        raise PatchError("generator functions are not supported")
 
     signature = _signature(func, drop_first)
     applied = Applied(

@@ -102,3 +102,16 @@ def test_silent_suppresses_our_warnings() -> None:
         warnings.simplefilter("always")
         autolog.autolog(frameworks=["toy_future"], silent=True)
     assert not [w for w in caught if issubclass(w.category, autolog.AutologWarning)]
+
+
+def test_a_call_that_raises_leaves_silent_as_it_was() -> None:
+    from autolog import safety
+
+    with pytest.raises(ValueError, match="unknown framework"):
+        autolog.autolog(frameworks=["toy", "no_such_plugin"], silent=True)
+    assert not safety.silent()
+    with pytest.raises(TypeError):
+        autolog.autolog(frameworks=["toy"], silent=True, toy={"no_such_option": 1})
+    assert not safety.silent()
+    with pytest.warns(autolog.AutologWarning, match="toy_future"):
+        autolog.autolog(frameworks=["toy_future"])

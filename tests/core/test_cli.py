@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -105,3 +106,74 @@ def test_run_module_form_and_missing_command(tmp_path: Path) -> None:
     missing = autolog_cli("run", "--", "definitely-not-a-command-xyz")
     assert missing.returncode != 0
     assert "cannot run" in missing.stderr
+
+
+SIGNALLED = """
+import signal, sys, time
+
+def on_term(signum, frame):
+    print("GOT SIGTERM", flush=True)
+    sys.exit(7)
+
+signal.signal(signal.SIGTERM, on_term)
+try:
+    print("READY", flush=True)
+    time.sleep(60)
+except KeyboardInterrupt:
+    time.sleep(1.0)  # the user's own cleanup, longer than subprocess.run's 0.25 s grace
+    print("CLEANED UP", flush=True)
+    sys.exit(130)
+"""
+
+
+def _start_run_command(tmp_path: Path) -> subprocess.Popen[str]:
+    script = tmp_path / "signalled.py"
+    script.write_text(textwrap.dedent(SIGNALLED))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autolog", "run", "--", sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": TOYENV},
+        start_new_session=True,  # a process group of its own, as a terminal gives it
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "READY"
+    return process
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    try:
+        return process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def test_ctrl_c_under_run_lets_the_script_finish_and_passes_its_exit_status_on(
+    tmp_path: Path,
+) -> None:
+    process = _start_run_command(tmp_path)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    out, err = _stop(process)
+    assert process.returncode == 130, err
+    assert "CLEANED UP" in out and "Aborted" not in err
+
+
+def test_sigterm_to_run_reaches_the_script(tmp_path: Path) -> None:
+    process = _start_run_command(tmp_path)
+    os.kill(process.pid, signal.SIGTERM)  # to `autolog run` alone, as a scheduler sends it
+    out, err = _stop(process)
+    assert process.returncode == 7, err
+    assert "GOT SIGTERM" in out
+
+
+def test_run_of_a_file_that_is_not_executable_says_so(tmp_path: Path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text("print('never')\n")
+    script.chmod(0o644)
+    result = autolog_cli("run", "--", str(script))
+    assert result.returncode != 0
+    assert f"cannot run {str(script)!r}" in result.stderr
+    assert "Traceback" not in result.stderr

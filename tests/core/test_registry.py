@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import pickle
 import sys
 import threading
+import types
 
 import pytest
 
@@ -236,3 +238,73 @@ def test_a_re_exported_copy_is_restored_too(store: MemoryStore) -> None:
     autolog.autolog(frameworks=["toy"])
     api.train(models.Model(), 1, epochs=3)
     assert store.last_run().params["epochs"] == "3"
+
+
+def test_targets_sharing_an_inherited_method_are_restored_without_a_warning(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    from autolog.plugin import Patch, Plugin, PluginOptions
+    from autolog.registry import EnabledPlugin
+
+    class Shared(Plugin):
+        # Model.fit and Trainer.fit are one function, defined on Trainer (as a framework's
+        # estimators share their base class's fit).
+        name = "toy_shared"
+        requires = ("toyfw>=1",)
+        patches = (
+            Patch("toyfw.models:Model.fit", owns_run=True),
+            Patch("toyfw.models:Trainer.fit", owns_run=True),
+        )
+
+    from toyfw import models
+
+    before = models.Trainer.__dict__["fit"]
+    registry.enable(EnabledPlugin(plugin=Shared(), options=PluginOptions()))
+    assert models.Trainer.__dict__["fit"].__wrapped__ is before  # wrapped once
+    registry.disable("toy_shared")
+    assert models.Trainer.__dict__["fit"] is before
+    assert not [w for w in recwarn if issubclass(w.category, autolog.AutologWarning)]
+
+
+def test_patched_functions_and_methods_pickle_as_without_autolog(store: MemoryStore) -> None:
+    """By reference, as pickle sends a function to a process pool: found again there."""
+    autolog.autolog(frameworks=["toy"])
+    from toyfw import models
+
+    assert pickle.loads(pickle.dumps(models.train)) is models.train
+    describe = pickle.loads(pickle.dumps(models.Model.describe))
+    assert describe(3) == "toy model with 3 units"
+    built = pickle.loads(pickle.dumps(models.Model.from_config))({"units": 5})
+    assert isinstance(built, models.Model) and built.units == 5
+    assert pickle.loads(pickle.dumps(models.Model.fit))(models.Model(), 1, epochs=1) == [1.0]
+    fit = pickle.loads(pickle.dumps(models.Model(units=3).fit))
+    assert fit.__self__.units == 3  # bound to a copy of the instance, as a method is
+    runs_before = len(store.runs)
+    assert fit(1, epochs=2) == [1.0, 0.5]
+    assert len(store.runs) == runs_before + 1  # still autologged
+    assert store.last_run().metric_history("loss") == [(0, 1.0), (1, 0.5)]
+
+
+def test_a_generator_function_is_refused_and_left_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autolog.plugin import Patch, Plugin, PluginOptions
+    from autolog.registry import EnabledPlugin
+
+    module = types.ModuleType("toygen")
+
+    def stream(n: int):
+        yield from range(n)
+
+    module.stream = stream  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "toygen", module)
+
+    class Streaming(Plugin):
+        name = "toy_gen"
+        requires = ("toyfw>=1",)
+        patches = (Patch("toygen:stream", owns_run=True),)
+
+    with pytest.warns(autolog.AutologWarning, match="generator functions are not supported"):
+        registry.enable(EnabledPlugin(plugin=Streaming(), options=PluginOptions()))
+    assert module.stream is stream
+    registry.disable("toy_gen")
