@@ -24,7 +24,7 @@ from autolog_tf_estimator import artifacts
 from autolog_tf_estimator.hooks import LOSS_METRIC, make_loss_hook
 from autolog_tf_estimator.options import EstimatorOptions
 from autolog_tf_estimator.params import estimator_params, format_value
-from autolog_tf_estimator.summaries import EventTail
+from autolog_tf_estimator.summaries import EventTail, flush_cached_writer
 
 __all__ = [
     "EVAL_PREFIX",
@@ -91,9 +91,13 @@ def after_train(call: Call, result: Any) -> None:
 
 
 def on_train_error(call: Call, exc: BaseException) -> None:
-    # What training wrote before it failed is what explains the failure.
+    # What training wrote before it failed is what explains the failure. Estimator's
+    # summary writer flushes only when training ends well: flush it before reading.
+    options = _options(call)
+    if call.state.get("tail") is not None or options.log_tensorboard:
+        flush_cached_writer(call.instance.model_dir)
     _drain_summaries(call)
-    if _options(call).log_tensorboard:
+    if options.log_tensorboard:
         artifacts.log_event_files(_sink(call), call.instance.model_dir)
 
 

@@ -38,6 +38,8 @@ _log = logging.getLogger(__name__)
 
 _CANNED_PACKAGE = "tensorflow_estimator.python.estimator.canned."
 _MAX_VALUE_CHARS = 500
+# Nesting looked through in a params value; deeper (or cyclic) parts are left to the core.
+_MAX_DEPTH = 32
 
 # RunConfig fields that decide what a run produces and how it can be reproduced.
 _RUN_CONFIG_FIELDS = (
@@ -116,7 +118,13 @@ def custom_params(given: Mapping[str, Any] | None) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in _flatten(given or {}, ""):
         name = f"params.{key}" if key in AUTOLOG_PARAM_NAMES else key
-        flat[name] = format_value(value)
+        if _holds_mapping(value):
+            # A list of dicts (``[{"host": ..., "password": ...}]``) goes to the sink as a
+            # structure: the core's redaction masks credential-named keys at any depth,
+            # which it could not do in a string made here. The core stores its str().
+            flat[name] = _structure(value)
+        else:
+            flat[name] = format_value(value)
     return flat
 
 
@@ -339,6 +347,26 @@ def _jsonable(value: Any) -> Any:
     if isinstance(name, str):  # feature columns, optimizers, layers
         return name
     return str(value)
+
+
+def _holds_mapping(value: Any, depth: int = 0) -> bool:
+    """Whether a list or tuple has a mapping somewhere inside it."""
+    if not isinstance(value, (list, tuple)):
+        return False
+    if depth >= _MAX_DEPTH:  # too deep (or cyclic) to look through: let the core decide
+        return True
+    return any(isinstance(v, Mapping) or _holds_mapping(v, depth + 1) for v in value)
+
+
+def _structure(value: Any, depth: int = 0) -> Any:
+    """``value`` with its mappings, lists and tuples kept, its other leaves made plain."""
+    if depth >= _MAX_DEPTH:
+        return value  # the core's redaction masks containers this deep
+    if isinstance(value, Mapping):
+        return {k: _structure(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_structure(v, depth + 1) for v in value]
+    return _jsonable(value)
 
 
 def _callable_name(value: Any) -> str:

@@ -21,7 +21,7 @@ import struct
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-__all__ = ["EVENT_FILE_GLOB", "EventTail", "Scalar", "scalars_in_event"]
+__all__ = ["EVENT_FILE_GLOB", "EventTail", "Scalar", "flush_cached_writer", "scalars_in_event"]
 
 EVENT_FILE_GLOB = "events.out.tfevents.*"
 
@@ -71,6 +71,34 @@ class EventTail:
         if not gfile.isdir(self.logdir):
             return []
         return sorted(gfile.glob(_join(self.logdir, EVENT_FILE_GLOB)))
+
+
+def flush_cached_writer(logdir: str) -> None:
+    """Flush the summary writer Estimator's hooks cached for ``logdir``, if there is one.
+
+    Estimator's summary hooks share one ``tf.compat.v1.summary.FileWriterCache`` writer per
+    directory and only flush it in their ``end()``, which a failing ``train`` never calls:
+    without this, the last summaries before a failure would still sit in its buffer. No
+    writer is ever created here (``FileWriterCache.get`` would create one).
+    """
+    if not logdir:
+        return
+    import tensorflow as tf
+
+    cache = getattr(tf.compat.v1.summary.FileWriterCache, "_cache", None)
+    if not isinstance(cache, dict):
+        return
+    writer = cache.get(logdir)
+    if writer is None:
+        wanted = _normalized(logdir)
+        writer = next((w for d, w in list(cache.items()) if _normalized(d) == wanted), None)
+    if writer is not None:
+        writer.flush()
+
+
+def _normalized(logdir: Any) -> str:
+    text = str(logdir)
+    return os.path.normpath(text) if _is_local(text) else text.rstrip("/")
 
 
 def scalars_in_event(event: Any) -> Iterator[Scalar]:

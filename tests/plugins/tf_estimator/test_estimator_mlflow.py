@@ -173,3 +173,87 @@ def test_logs_into_the_users_run(
     (run,) = _runs(tracking)
     assert run.info.run_id == active.info.run_id
     assert _history(tracking, run.info.run_id, "eval_custom_accuracy")[0][0] == 3
+
+
+def test_secrets_inside_listed_params_never_reach_the_store(
+    tf: Any, tracking: MlflowClient, custom_model_fn: Any, input_fn: Any, tmp_path: Path
+) -> None:
+    autolog.autolog(frameworks=["tf_estimator"])
+    params = {
+        "learning_rate": 0.1,
+        "layers": [3, 2],
+        "names": ["a", "b"],
+        "dbs": [{"host": "h", "password": "hunter2"}],
+        "conn": ({"api_key": "sk-live-123"},),
+        "nested": [[{"auth_token": "tok-456", "port": 5432}]],
+    }
+    est = tf.estimator.Estimator(custom_model_fn, model_dir=str(tmp_path / "m"), params=params)
+    est.train(input_fn(), steps=2)
+    (run,) = _runs(tracking)
+    stored = run.data.params
+    for secret in ("hunter2", "sk-live-123", "tok-456"):
+        assert not [key for key, value in stored.items() if secret in value]
+    assert stored["dbs"] == "[{'host': 'h', 'password': '***'}]"
+    assert stored["conn"] == "[{'api_key': '***'}]"
+    assert stored["nested"] == "[[{'auth_token': '***', 'port': 5432}]]"
+    # Lists without mappings are JSON, as before.
+    assert stored["layers"] == "[3, 2]"
+    assert stored["names"] == '["a", "b"]'
+    assert stored["learning_rate"] == "0.1"
+
+
+def _fail_at(tf: Any, at: int, error: BaseException) -> Any:
+    """A user hook whose ``after_run`` raises ``error`` on the ``at``-th training step."""
+
+    class FailAt(tf.estimator.SessionRunHook):
+        runs = 0
+
+        def after_run(self, run_context: Any, run_values: Any) -> None:
+            self.runs += 1
+            if self.runs == at:
+                raise error
+
+    return FailAt()
+
+
+def _loss_steps_on_disk(tf: Any, model_dir: Path) -> list[int]:
+    return sorted(
+        event.step
+        for path in model_dir.glob("events.out.tfevents.*")
+        for event in tf.compat.v1.train.summary_iterator(str(path))
+        for value in event.summary.value
+        if value.tag == "loss"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(ValueError("diverged"), "FAILED"), (KeyboardInterrupt(), "KILLED")],
+    ids=["error", "interrupt"],
+)
+def test_summaries_written_before_a_failure_are_in_the_run(
+    tf: Any,
+    tracking: MlflowClient,
+    feature_columns: list[Any],
+    input_fn: Any,
+    tmp_path: Path,
+    error: BaseException,
+    status: str,
+) -> None:
+    autolog.autolog(frameworks=["tf_estimator"], tf_estimator={"log_every_n_steps": 0})
+    model_dir = tmp_path / "m"
+    est = tf.estimator.LinearClassifier(
+        feature_columns,
+        model_dir=str(model_dir),
+        config=tf.estimator.RunConfig(save_summary_steps=1, tf_random_seed=7),
+    )
+    with pytest.raises(type(error)) as raised:
+        est.train(input_fn(), steps=20, hooks=[_fail_at(tf, 8, error)])
+    assert raised.value is error
+    (run,) = _runs(tracking)
+    assert run.info.status == status
+    steps = [s for s, _ in _history(tracking, run.info.run_id, "loss")]
+    # Every loss summary of the 8 steps done, the last one included.
+    assert steps == _loss_steps_on_disk(tf, model_dir)
+    assert steps[0] == 1
+    assert steps[-1] == 8
