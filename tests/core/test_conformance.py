@@ -33,3 +33,16 @@ def test_memory_store_records_like_mlflow(store) -> None:
     assert run.params == {"lr": "0.1", "db_password": "***"}
     assert store.conflicts == [(run.run_id, "lr", "0.1", "0.2")]
     assert run.metric_history("loss") == [(3, 1.0)]
+
+
+def test_memory_store_reports_and_drops_a_value_that_is_no_number(store) -> None:
+    import pytest
+
+    from autolog.batching import InvalidDataWarning
+
+    sink = store.open(None, {})
+    with pytest.warns(InvalidDataWarning, match="'f1_score' dropped"):
+        sink.log_metrics({"f1_score": [0.5, 0.7], "loss": 0.25}, step=1)
+    run = store.last_run()
+    assert run.metric_history("loss") == [(1, 0.25)]
+    assert run.metric_history("f1_score") == []

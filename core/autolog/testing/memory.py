@@ -18,11 +18,13 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from autolog import session
+from autolog.batching.errors import InvalidDataWarning
 from autolog.redaction import redact_mapping, redact_value
 
 __all__ = ["MemoryStore", "RecordedRun", "capture"]
@@ -61,8 +63,23 @@ class _MemorySink:
     def log_metric(
         self, key: str, value: Any, step: int | None = None, timestamp: int | None = None
     ) -> None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as exc:
+            # What the real sink does with a value that is not a number: report, drop.
+            reason = f"metric values must be numbers ({type(exc).__name__}: {exc})"
+            warnings.warn(
+                InvalidDataWarning(
+                    f"autolog: metric {key!r} dropped: {reason}",
+                    kind="metric",
+                    key=key,
+                    reason=reason,
+                ),
+                stacklevel=2,
+            )
+            return
         with self._store.lock:
-            self._run.metrics.setdefault(key, []).append((step or 0, float(value)))
+            self._run.metrics.setdefault(key, []).append((step or 0, number))
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         for key, value in metrics.items():

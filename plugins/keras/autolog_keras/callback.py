@@ -100,19 +100,40 @@ class FitSettings:
     log_datasets: bool = True
 
 
-def _floats(logs: Mapping[str, Any] | None) -> dict[str, float]:
+def _floats(logs: Mapping[str, Any] | None) -> tuple[dict[str, float], dict[str, Any]]:
+    """The scalar entries of ``logs`` as floats, and the entries that are not scalars.
+
+    A non-scalar entry (``F1Score(average=None)`` gives one value per class, other callbacks
+    may put anything into the logs) is not a metric; the hooks hand it to the sink once per
+    key anyway, so that the batching layer reports it as dropped instead of it vanishing.
+    """
     if not logs:
-        return {}
+        return {}, {}
     try:
-        return {key: float(value) for key, value in logs.items()}
+        return {key: float(value) for key, value in logs.items()}, {}
     except (TypeError, ValueError):
-        out = {}
+        out: dict[str, float] = {}
+        rejected: dict[str, Any] = {}
         for key, value in logs.items():
             try:
                 out[key] = float(value)
             except (TypeError, ValueError):
-                continue  # a non-scalar entry some callback put into the logs
-        return out
+                rejected[key] = value
+        return out, rejected
+
+
+class _Rejects:
+    """Which non-scalar log keys were already handed to the sink (to be reported once)."""
+
+    __slots__ = ("seen",)
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def first(self, rejected: Mapping[str, Any]) -> dict[str, Any]:
+        new = {key: value for key, value in rejected.items() if key not in self.seen}
+        self.seen.update(new)
+        return new
 
 
 def _to_float(value: Any) -> float:
@@ -131,6 +152,13 @@ def _current_learning_rate(optimizer: Any) -> float | None:
     """The rate the next optimizer step will use (schedules evaluated at the step count)."""
     if optimizer is None:
         return None
+    # A LossScaleOptimizer (Keras 2's LossScaleOptimizerV3 has no _learning_rate of its
+    # own) steps with the schedule of the optimizer it wraps.
+    for _ in range(8):
+        inner = getattr(optimizer, "inner_optimizer", None)
+        if inner is None or inner is optimizer:
+            break
+        optimizer = inner
     schedule: Any = getattr(optimizer, "_learning_rate", None)
     if _is_schedule(schedule):
         # Keras 2 exposes a variable refreshed only inside apply_gradients, one step stale.
@@ -184,6 +212,7 @@ class _FitHooks:
         self._best_epoch: int | None = None
         self._handed_over = False
         self._input_described = settings.first_item is None
+        self._rejects = _Rejects()
 
     # Keras hooks -----------------------------------------------------------------------
 
@@ -202,11 +231,11 @@ class _FitHooks:
     @_guarded
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         duration = time.perf_counter() - self._epoch_started
-        metrics = _floats(logs)
+        metrics, rejected = _floats(logs)
         if self._epoch_lr is not None and "learning_rate" not in metrics:
             metrics["learning_rate"] = self._epoch_lr
         metrics["epoch_duration"] = duration
-        self._sink.log_metrics(metrics, step=int(epoch))
+        self._sink.log_metrics({**self._rejects.first(rejected), **metrics}, step=int(epoch))
         self._epoch_done(epoch)
         if not self._model_described:
             self._describe_model()  # Keras 2 builds subclassed models on the first batch
@@ -325,22 +354,29 @@ class _StepHooks(_FitHooks):
         # With steps_per_execution=k Keras reports every k-th step: log when a multiple
         # of N fell inside the last k steps.
         if step % self._every < self._spe and logs:
-            metrics = _floats(logs)
-            self._sink.log_metrics({f"batch_{k}": v for k, v in metrics.items()}, step=step)
+            metrics, rejected = _floats(logs)
+            batch: dict[str, Any] = {f"batch_{k}": v for k, v in metrics.items()}
+            if rejected:
+                batch.update(self._rejects.first({f"batch_{k}": v for k, v in rejected.items()}))
+            self._sink.log_metrics(batch, step=step)
 
 
 class _EvalHooks:
-    """Keeps the final logs of an ``evaluate`` call, keyed by metric name."""
+    """Keeps the final logs of an ``evaluate`` call, keyed by metric name.
+
+    Non-scalar results are kept as they are, for the sink to report as dropped.
+    """
 
     _autolog_keras = True
 
     def __init__(self) -> None:
         super().__init__()
-        self.results: dict[str, float] | None = None
+        self.results: dict[str, Any] | None = None
 
     @_guarded
     def on_test_end(self, logs: Any = None) -> None:
-        self.results = _floats(logs)
+        scalars, rejected = _floats(logs)
+        self.results = {**rejected, **scalars}
 
 
 @functools.cache

@@ -26,6 +26,7 @@ SUMMARY_TAG_LIMIT = 8000
 _TRUNCATION_NOTE = "\n... [truncated: the full summary is the artifact model_summary.txt]"
 
 _Scalar = (str, int, float, bool)
+_Containers = (Mapping, list, tuple, set, frozenset)
 
 
 def optimizer_params(optimizer: Any) -> dict[str, Any]:
@@ -63,7 +64,10 @@ def _flatten(prefix: str, config: Mapping[str, Any], skip: frozenset[str]) -> di
                 out.update(_flatten(name, inner, skip=frozenset({"name"})))
         elif isinstance(value, float):
             out[name] = _short_float(value)
-        elif value is None or isinstance(value, _Scalar):
+        elif value is None or isinstance(value, _Scalar + _Containers):
+            # Containers go to the sink as they are: the core redacts credential-named keys
+            # and URL passwords at any depth, then logs their str() (the same text as a
+            # str() here, when there is nothing to hide).
             out[name] = value
         else:
             out[name] = str(value)
@@ -152,7 +156,11 @@ def _names(spec: Any) -> str:
 
 
 def early_stopping_params(callback: Any) -> dict[str, Any]:
-    """The settings of an ``EarlyStopping`` callback as ``early_stopping_<name>``."""
+    """The settings of an ``EarlyStopping`` callback as ``early_stopping_<name>``.
+
+    Keras 2 keeps no ``mode``: it resolves it (``"auto"`` included) into ``monitor_op``,
+    ``np.less`` or ``np.greater``, which gives ``"min"`` or ``"max"``.
+    """
     params: dict[str, Any] = {}
     for attr in (
         "monitor",
@@ -169,7 +177,21 @@ def early_stopping_params(callback: Any) -> dict[str, Any]:
                 # Keras flips the sign for "min" monitors; the user gave the magnitude.
                 value = abs(value)
             params[f"early_stopping_{attr}"] = value
+    if "early_stopping_mode" not in params:
+        mode = _mode_of(getattr(callback, "monitor_op", None))
+        if mode is not None:
+            params["early_stopping_mode"] = mode
     return params
+
+
+def _mode_of(monitor_op: Any) -> str | None:
+    """``"min"`` for ``np.less``, ``"max"`` for ``np.greater`` (Keras 2's ``monitor_op``)."""
+    name = getattr(monitor_op, "__name__", None)
+    if name in ("less", "less_equal"):
+        return "min"
+    if name in ("greater", "greater_equal"):
+        return "max"
+    return None
 
 
 def summary_text(model: Any) -> str:

@@ -304,9 +304,11 @@ def before_evaluate(call: Call) -> None:
 
 
 def after_evaluate(call: Call, result: Any) -> None:
-    results: dict[str, float] | None = None
+    # Values go to the sink as they are: it converts the scalars and reports (by name)
+    # a result that is not one, e.g. the per-class array of F1Score(average=None).
+    results: dict[str, Any] | None = None
     if isinstance(result, dict):
-        results = {k: float(v) for k, v in result.items()}
+        results = dict(result)
     else:
         callback = call.state.get("eval_callback")
         results = None if callback is None else callback.results
