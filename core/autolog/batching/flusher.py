@@ -547,7 +547,7 @@ class Engine:
             with contextlib.suppress(OSError):
                 self._ensure_spool(run)
         run.next_recovery = time.monotonic() + run.recovery_delay
-        where = run.spool.path.parent if run.spool is not None else run.spool_dir()
+        where = run.spool_location()
         run.reporter.problem(
             "spooling",
             f"{reason}; its data goes to the spool in {where} and is retried "
@@ -602,7 +602,7 @@ class Engine:
                 # It was sent alongside the run's end: replay must end the run after it.
                 spool.write_end(end.status, end.end_time)
         except OSError as exc:
-            where = run.spool.path.parent if run.spool is not None else run.spool_dir()
+            where = run.spool_location()
             why = f"{type(exc).__name__}: {exc}"
             values, artifacts, _ = self.lost.get(where, (0, 0, ""))
             self.lost[where] = (
@@ -1012,6 +1012,10 @@ def _private_temp_spool_dir() -> Path | None:
     return directory
 
 
+def _amount(values: int, artifacts: int) -> str:
+    return f"{values} logged value(s)" + (f" and {artifacts} artifact(s)" if artifacts else "")
+
+
 def print_exit_summary(stream: Any = None) -> bool:
     """A line on stderr if data waits in the spool, one if data was lost; whether it printed."""
     values, artifacts, dirs = ENGINE.spooled_summary()
@@ -1020,17 +1024,15 @@ def print_exit_summary(stream: Any = None) -> bool:
         ordered = sorted(str(d) for d in dirs)
         where = " and ".join(ordered)
         command = " and ".join(f"autolog sync {d}" for d in ordered)
-        extra = f" and {artifacts} artifact(s)" if artifacts else ""
         lines.append(
-            f"autolog: {values} logged value(s){extra} could not reach the tracking store "
+            f"autolog: {_amount(values, artifacts)} could not reach the tracking store "
             f"and wait in {where}; deliver them with: {command}"
         )
     with ENGINE.lock:
         lost = sorted(ENGINE.lost.items())
     for directory, (values, artifacts, why) in lost:
-        extra = f" and {artifacts} artifact(s)" if artifacts else ""
         lines.append(
-            f"autolog: {values} logged value(s){extra} were lost: the tracking store could not "
+            f"autolog: {_amount(values, artifacts)} were lost: the tracking store could not "
             f"take them, nor the spool in {directory} ({why})"
         )
     if not lines:

@@ -223,6 +223,10 @@ class RunState:
     def spool_dir(self) -> Path:
         return self.policy.spool_dir or env.spool_dir()
 
+    def spool_location(self) -> Path:
+        """Where this run's spool is: its open file's folder (a fallback, maybe), else its dir."""
+        return self.spool.path.parent if self.spool is not None else self.spool_dir()
+
     def retry(self, exiting: Callable[[], bool]) -> transport.Retry:
         return transport.Retry(
             timeout=self.policy.retry_timeout,
