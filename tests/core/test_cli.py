@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from tests.support.toy import TOYENV
@@ -126,29 +127,34 @@ except KeyboardInterrupt:
 """
 
 
-def _start_run_command(tmp_path: Path) -> subprocess.Popen[str]:
+def _start_run_command(tmp_path: Path) -> subprocess.Popen[bytes]:
     script = tmp_path / "signalled.py"
     script.write_text(textwrap.dedent(SIGNALLED))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "autolog", "run", "--", sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": TOYENV},
-        start_new_session=True,  # a process group of its own, as a terminal gives it
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "READY"
+    # Output goes to files, not pipes: a process the script's interpreter starts in turn
+    # (git, for the run's tags) may hold a pipe open after the script ended.
+    with open(tmp_path / "out.txt", "wb") as out, open(tmp_path / "err.txt", "wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "autolog", "run", "--", sys.executable, str(script)],
+            stdout=out,
+            stderr=err,
+            env={**os.environ, "PYTHONPATH": TOYENV},
+            start_new_session=True,  # a process group of its own, as a terminal gives it
+        )
+    deadline = time.monotonic() + 60
+    while "READY" not in (tmp_path / "out.txt").read_text():
+        assert process.poll() is None and time.monotonic() < deadline, "the script never started"
+        time.sleep(0.05)
     return process
 
 
-def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+def _stop(process: subprocess.Popen[bytes], tmp_path: Path) -> tuple[str, str]:
     try:
-        return process.communicate(timeout=60)
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+    return (tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text()
 
 
 def test_ctrl_c_under_run_lets_the_script_finish_and_passes_its_exit_status_on(
@@ -156,7 +162,7 @@ def test_ctrl_c_under_run_lets_the_script_finish_and_passes_its_exit_status_on(
 ) -> None:
     process = _start_run_command(tmp_path)
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
-    out, err = _stop(process)
+    out, err = _stop(process, tmp_path)
     assert process.returncode == 130, err
     assert "CLEANED UP" in out and "Aborted" not in err
 
@@ -164,7 +170,7 @@ def test_ctrl_c_under_run_lets_the_script_finish_and_passes_its_exit_status_on(
 def test_sigterm_to_run_reaches_the_script(tmp_path: Path) -> None:
     process = _start_run_command(tmp_path)
     os.kill(process.pid, signal.SIGTERM)  # to `autolog run` alone, as a scheduler sends it
-    out, err = _stop(process)
+    out, err = _stop(process, tmp_path)
     assert process.returncode == 7, err
     assert "GOT SIGTERM" in out
 
