@@ -9,6 +9,10 @@ import pytest
 os.environ.setdefault("AUTOLOG_TESTING", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+# No delivery agent for the test process and the processes it starts: an agent outlives
+# its process and would go on retrying the outages tests simulate. Tests of the agent turn
+# it on (AUTOLOG_AGENT=1) for the processes they start, and stop it by its pid.
+os.environ.setdefault("AUTOLOG_AGENT", "0")
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,11 @@
                                     shipped with autolog itself.
 ``AUTOLOG_OPTIONS``                 JSON object of `autolog.autolog` keyword arguments,
                                     used by ``autolog run``.
+``AUTOLOG_AGENT``                   ``0``: start no delivery agent; what a process that dies
+                                    leaves in its run logs waits for ``autolog sync``.
+``AUTOLOG_AGENT_PATIENCE``          Seconds the delivery agent keeps retrying a store that is
+                                    down (default 3600).
+``AUTOLOG_FAST_PATH``               ``0``: store writers use MLflow's public client only.
 =================================  ==========================================================
 
 MLflow's own ``MLFLOW_TRACKING_URI``, ``MLFLOW_RUN_ID``, ``MLFLOW_EXPERIMENT_NAME`` and
@@ -29,6 +34,9 @@ AUTOLOG_TESTING = "AUTOLOG_TESTING"
 AUTOLOG_SPOOL_DIR = "AUTOLOG_SPOOL_DIR"
 AUTOLOG_DISABLE_PLUGIN_AUTOLOAD = "AUTOLOG_DISABLE_PLUGIN_AUTOLOAD"
 AUTOLOG_OPTIONS = "AUTOLOG_OPTIONS"
+AUTOLOG_AGENT = "AUTOLOG_AGENT"
+AUTOLOG_AGENT_PATIENCE = "AUTOLOG_AGENT_PATIENCE"
+AUTOLOG_FAST_PATH = "AUTOLOG_FAST_PATH"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -56,6 +64,16 @@ def requested_frameworks() -> list[str] | None:
     """Names in ``AUTOLOG_FRAMEWORKS``, or ``None`` when unset or empty (meaning all)."""
     names = _names(AUTOLOG_FRAMEWORKS)
     return sorted(names) if names else None
+
+
+def agent_enabled() -> bool:
+    """Whether a delivery agent may be started (``AUTOLOG_AGENT`` is not ``0``)."""
+    return os.environ.get(AUTOLOG_AGENT, "").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def fast_path_enabled() -> bool:
+    """Whether store writers may use their fast paths (``AUTOLOG_FAST_PATH`` is not ``0``)."""
+    return os.environ.get(AUTOLOG_FAST_PATH, "").strip().lower() not in {"0", "false", "no", "off"}
 
 
 def plugin_autoload_disabled() -> bool:

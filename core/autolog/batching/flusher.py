@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeGuard, cast
 
 from autolog import env
-from autolog.batching import runs, sql_bulk, transport, validation
+from autolog.batching import agent, runs, sql_bulk, transport, validation
 from autolog.batching.chunks import Chunk
 from autolog.batching.spool import SpoolFile, ensure_dir
 from autolog.batching.state import (
@@ -54,6 +54,7 @@ from autolog.batching.state import (
     RECOVERY_FIRST,
     SEND_NOW,
     TAG,
+    WAKE_AT_LOCAL,
     ArtifactOp,
     Barrier,
     BatchOp,
@@ -72,6 +73,7 @@ __all__ = ["ENGINE", "Engine", "RunState", "in_worker_thread", "print_exit_summa
 
 _DRAIN_SLICE: Final = 20_000  # records per run per pass, so one busy run cannot starve others
 _RECOVERY_MAX: Final = 60.0
+_AGENT_CHECK_EVERY: Final = 1.0  # seconds between looks at whether the agent still runs
 
 _worker = threading.local()
 
@@ -169,9 +171,13 @@ class Engine:
     # -- the flusher thread --
 
     def _flusher_loop(self) -> None:
+        checked = time.monotonic()
         while True:
             self.wake.wait(self._next_timeout())
             self.wake.clear()
+            if time.monotonic() - checked > _AGENT_CHECK_EVERY:
+                checked = time.monotonic()
+                agent.AGENT.check()
             with self.lock:
                 snapshot = list(self.runs)
             for run in snapshot:
@@ -187,11 +193,15 @@ class Engine:
         timeout = 5.0
         with self.lock:
             for run in self.runs:
-                # Appends only wake the flusher every `wake_every` records; the interval is what
-                # bounds how long a lone value can wait, so never sleep past it.
+                # Appends only wake the flusher every `wake_every` records: polling at the
+                # log interval is what bounds how long a value waits before it is in the
+                # run log, where it survives this process.
                 timeout = min(timeout, run.flush_interval)
-                if len(run.builder):
-                    timeout = min(timeout, run.builder_since + run.flush_interval - now)
+                if not run.closed:
+                    timeout = min(timeout, run.policy.log_interval)
+                if len(run.builder) or run.held:
+                    oldest = run.held_since if run.held else run.builder_since
+                    timeout = min(timeout, oldest + run.flush_interval - now)
                 if run.spooling and not run.replaying:
                     timeout = min(timeout, run.next_recovery - now)
                 if run.inbox:
@@ -205,6 +215,10 @@ class Engine:
         run.previous_pass, run.this_pass = run.this_pass, time.monotonic()
         if run.wake_at:
             run.wake_at = run.wake_every
+        if not run.journal_opened and inbox:
+            self._open_journal(run)
+        # When the oldest value not yet in a request arrived (for requests held back).
+        started = run.builder_since if len(run.builder) else run.previous_pass
         while inbox and (budget > 0 or run.force_spool):
             budget -= 1
             record = inbox.popleft()
@@ -214,11 +228,16 @@ class Engine:
                 self._internal_error(run, "validating logged data", exc)
         if inbox:
             self.wake.set()  # come back for the rest after the other runs had a turn
+        self._log_pass(run, new_ops)
         # Not only when the inbox is empty: a training loop logging every step keeps it
         # from ever being empty, and its values would wait for the run's end.
-        if len(run.builder) and (time.monotonic() - run.builder_since >= run.flush_interval):
+        oldest = run.held_since if run.held else run.builder_since
+        due = time.monotonic() - oldest >= run.flush_interval
+        if len(run.builder) and due:
             self._cut(run, new_ops)
         with self.lock:
+            self._track(run, new_ops)
+            new_ops = self._release(run, new_ops, due, started)
             run.ops.extend(new_ops)
             run.pending_values += sum(op.values for op in new_ops)
             if run.force_spool and not inbox:
@@ -243,18 +262,181 @@ class Engine:
             if run.closed and not run.ops and not run.inflight and not inbox:
                 self._retire(run)
 
+    def _release(self, run: RunState, new_ops: list[Op], due: bool, started: float) -> list[Op]:
+        """The operations to queue now; full requests for a local store wait for the interval.
+
+        A local store's writes run in this process, beside the caller: what was logged in
+        one ``flush_interval`` leaves together (see `state.WAKE_AT_LOCAL`), as it did when
+        values waited in the inbox. Anything but a request (a flush, an end, an upload),
+        or `send_pending`, lets all of it go, in order.
+        """
+        held = run.held
+        if held or new_ops:
+            pending = held + new_ops if held else new_ops
+            local = run.wake_every == WAKE_AT_LOCAL
+            values = sum(op.values for op in pending)
+            if (
+                local
+                and not due
+                and not run.release_now
+                and values < run.wake_every
+                and all(isinstance(op, BatchOp) for op in pending)
+            ):
+                if not held:
+                    run.held_since = started
+                run.held = pending
+                return []
+            run.held = []
+            new_ops = pending
+        run.release_now = False
+        return new_ops
+
     def _cut(self, run: RunState, new_ops: list[Op]) -> None:
+        """Send what the builder holds as one request (every record it came from is done)."""
         chunk = run.builder.take()
         if chunk is not None:
-            new_ops.append(BatchOp(chunk))
+            op = BatchOp(chunk, journaled=run.journal_broken is None)
+            op.records, run.chunk_records = run.chunk_records, []
+            run.released.extend(op.records)
+            new_ops.append(op)
 
-    def _add(self, run: RunState, done: Chunk | None, new_ops: list[Op]) -> None:
+    def _add(self, run: RunState, done: Chunk | None, new_ops: list[Op], seq: int) -> None:
         if done is not None:
-            new_ops.append(BatchOp(done))
+            op = BatchOp(done, journaled=run.journal_broken is None)
+            # The item that did not fit starts the next request: record ``seq`` goes on.
+            op.records = run.chunk_records
+            run.chunk_records = [seq] if seq else []
+            run.released.extend(s for s in op.records if s != seq)
+            new_ops.append(op)
         if done is not None or run.builder.count == 1:
             # The item reached the inbox after the previous pass began: count from then,
             # so a value never waits for the store much longer than flush_interval.
             run.builder_since = run.previous_pass
+
+    # -- the run log: every accepted value is appended here before it is sent --
+
+    def _open_journal(self, run: RunState) -> None:
+        """Create the run's log (its spool file), and have the agent watch it."""
+        run.journal_opened = True
+        with self.lock:
+            try:
+                spool = self._ensure_spool(run)
+            except OSError as exc:
+                self._journal_failed(run, exc, [])
+                return
+        agent.AGENT.watch(spool.path, run.policy)
+
+    def _log_pass(self, run: RunState, new_ops: list[Op]) -> None:
+        """Append what this pass accepted to the run log, then hand it to the builder."""
+        metrics, params, tags = run.pass_metrics, run.pass_params, run.pass_tags
+        if not (metrics or params or tags):
+            return
+        run.pass_metrics, run.pass_params, run.pass_tags = [], [], []
+        seq = self._append_to_log(
+            run, {"k": "batch", "m": metrics, "p": params, "t": tags}, new_ops
+        )
+        if seq:
+            run.new_records.append((seq, 1))  # held until its last item leaves the builder
+            run.chunk_records.append(seq)
+        builder = run.builder
+        add = self._add
+        for row in metrics:
+            done = builder.add_metric(row)
+            if done is not None or builder.count == 1:
+                add(run, done, new_ops, seq)
+        for key, value in params:
+            add(run, builder.add_param(key, value), new_ops, seq)
+        for key, value in tags:
+            add(run, builder.add_tag(key, value), new_ops, seq)
+
+    @staticmethod
+    def _control_record(op: Op) -> dict[str, Any] | None:
+        if isinstance(op, ArtifactOp):
+            return {
+                "k": "artifact",
+                "path": op.local_path,
+                "artifact_path": op.artifact_path,
+                "temp": op.temp,
+            }
+        if isinstance(op, EndOp):
+            return {"k": "end", "status": op.status, "end_time": op.end_time}
+        return None
+
+    def _log_control(self, run: RunState, op: Op, new_ops: list[Op]) -> None:
+        record = self._control_record(op)
+        if record is None:
+            return
+        seq = self._append_to_log(run, record, new_ops)
+        op.journaled = bool(seq)
+        if seq:
+            op.records = [seq]
+            run.new_records.append((seq, 0))
+
+    def _append_to_log(
+        self, run: RunState, record: dict[str, Any] | None, new_ops: list[Op]
+    ) -> int:
+        """The record's seq in the run log, or 0 when it could not be written."""
+        spool = run.spool
+        if record is None or spool is None or run.journal_broken is not None:
+            return 0
+        try:
+            return spool.append([record])
+        except OSError as exc:
+            self._journal_failed(run, exc, new_ops)
+            return 0
+
+    def _journal_failed(self, run: RunState, exc: OSError, new_ops: list[Op]) -> None:
+        """The run log cannot be written: values from now on live in memory only."""
+        # What the builder holds is in the log: send it apart from what is not.
+        self._cut(run, new_ops)
+        run.journal_broken = f"{type(exc).__name__}: {exc}"
+        where = run.spool_location()
+        run.reporter.problem(
+            "journal",
+            f"could not write the run log in {where} ({run.journal_broken}); values logged "
+            "from now on reach the tracking store only while this process lives.",
+        )
+
+    def _track(self, run: RunState, new_ops: list[Op]) -> None:
+        """Count the new operations against the run-log records they carry (under lock)."""
+        pending = run.record_ops
+        for seq, holds in run.new_records:
+            pending[seq] = pending.get(seq, 0) + holds
+        run.new_records.clear()
+        for op in new_ops:
+            for seq in op.records:
+                if seq in pending:
+                    pending[seq] += 1
+        for seq in run.released:
+            if seq in pending:
+                pending[seq] -= 1
+        run.released.clear()
+        self._advance_acks(run)
+
+    def _complete(self, run: RunState, op: Op) -> None:
+        """``op`` is delivered (or refused by the store): its records may be acked (under lock)."""
+        pending = run.record_ops
+        for seq in op.records:
+            if seq in pending:
+                pending[seq] -= 1
+        op.records = []
+        self._advance_acks(run)
+
+    def _advance_acks(self, run: RunState) -> None:
+        """Ack the records from the last ack on that no operation still carries."""
+        spool = run.spool
+        if spool is None:
+            return
+        pending = run.record_ops
+        seq = spool.acked
+        while pending.get(seq + 1) == 0:
+            seq += 1
+            del pending[seq]
+        if seq > spool.acked:
+            # Should the ack not reach the file, the records are delivered again later,
+            # which the store absorbs.
+            with contextlib.suppress(OSError, ValueError):
+                spool.ack(seq)
 
     def _key(self, run: RunState, kind: str, key: object) -> str | None:
         if type(key) is str:
@@ -292,12 +474,17 @@ class Engine:
         elif kind == TAG:
             self._tag(run, record[1], record[2], new_ops)
         elif kind == CONTROL:
+            self._log_pass(run, new_ops)
             self._cut(run, new_ops)
             op = record[1]
             if op is SEND_NOW:
+                run.release_now = True
                 return
             if isinstance(op, Barrier) and op.final:
                 run.begin_ending(ENDING_RETRY_GRACE)
+            elif isinstance(op, EndOp):
+                run.ended = True
+            self._log_control(run, op, new_ops)
             new_ops.append(op)
         elif kind == BAD:
             run.reporter.invalid(record[1], record[2], record[3])
@@ -331,8 +518,7 @@ class Engine:
                 run.reporter.invalid("metric", name, checked.reason)
                 return
             millis = checked
-        done = run.builder.add_metric((name, number, millis, index))
-        self._add(run, done, new_ops)
+        run.pass_metrics.append((name, number, millis, index))
 
     def _step_metrics(
         self,
@@ -351,7 +537,7 @@ class Engine:
         """
         keys = run.keys
         ties = run.ties
-        builder = run.builder
+        append = run.pass_metrics.append
         untie = self._untie
         for key, value in items:
             name = keys.get(key) if type(key) is str else None
@@ -371,9 +557,7 @@ class Engine:
                 millis = timestamp
             else:
                 millis = untie(run, name, step, timestamp)
-            done = builder.add_metric((name, value, millis, step))
-            if done is not None or builder.count == 1:
-                self._add(run, done, new_ops)
+            append((name, value, millis, step))
 
     @staticmethod
     def _untie(run: RunState, key: str, step: int, timestamp: int) -> int:
@@ -406,12 +590,12 @@ class Engine:
                 run.reporter.param_conflict(name, seen, text)
             return
         run.params[name] = text
-        self._add(run, run.builder.add_param(name, text), new_ops)
+        run.pass_params.append((name, text))
 
     def _tag(self, run: RunState, key: object, value: object, new_ops: list[Op]) -> None:
         checked = self._text_item(run, "tag", key, value, validation.MAX_TAG_VALUE_LENGTH)
         if checked is not None:
-            self._add(run, run.builder.add_tag(*checked), new_ops)
+            run.pass_tags.append(checked)
 
     def _text_item(
         self, run: RunState, kind: str, key: object, value: object, limit: int
@@ -502,7 +686,8 @@ class Engine:
         They queue while one is in flight; at a run's end that is typically the last
         values of training, then summaries read after it: one transaction, not two.
         """
-        chunk, values = op.chunk, op.values
+        chunk, values, records = op.chunk, op.values, list(op.records)
+        journaled = op.journaled
         while run.ops:
             later = run.ops[0]
             # A request of params or tags must not overtake metric requests in flight.
@@ -513,10 +698,13 @@ class Engine:
                 break
             run.ops.popleft()
             chunk, values = merged, values + later.values
+            records += later.records
+            journaled = journaled and later.journaled
         if chunk is op.chunk:
             return op
-        joined = BatchOp(chunk)
+        joined = BatchOp(chunk, journaled=journaled)
         joined.values = values  # what the queue counted (a tag set twice is one item now)
+        joined.records = records  # each merged request's count of its records
         return joined
 
     def _dispatch(self, run: RunState, op: Op) -> None:
@@ -542,15 +730,17 @@ class Engine:
         if run.spooling:
             return
         run.spooling = True
-        if run.run_id is None:
+        if run.spool is None and run.journal_broken is None:
             # The creation record must reach the disk even if nothing else is ever logged.
-            with contextlib.suppress(OSError):
+            try:
                 self._ensure_spool(run)
+            except OSError as exc:
+                run.journal_broken = f"{type(exc).__name__}: {exc}"
         run.next_recovery = time.monotonic() + run.recovery_delay
         where = run.spool_location()
         run.reporter.problem(
             "spooling",
-            f"{reason}; its data goes to the spool in {where} and is retried "
+            f"{reason}; its data waits in the spool in {where} and is retried "
             f"later (or delivered by `autolog sync {where}`).",
         )
 
@@ -561,17 +751,19 @@ class Engine:
                 "tracking_uri": run.tracking_uri,
                 "run_id": run.run_id,
                 "create": run.create if run.run_id is None else None,
+                "owns_run": run.owns,
                 "pid": os.getpid(),
                 "created": int(time.time() * 1000),
             }
             configured = run.spool_dir()
+            fsync = run.policy.fsync
             try:
-                run.spool = SpoolFile.create(configured, run.local_id, header)
+                run.spool = SpoolFile.create(configured, run.local_id, header, fsync=fsync)
             except OSError as exc:
                 fallback = _private_temp_spool_dir()
                 if fallback is None or fallback == configured:
                     raise
-                run.spool = SpoolFile.create(fallback, run.local_id, header)
+                run.spool = SpoolFile.create(fallback, run.local_id, header, fsync=fsync)
                 run.reporter.problem(
                     "spool-fallback",
                     f"could not write the spool in {configured} ({exc}); it goes to "
@@ -579,42 +771,36 @@ class Engine:
                 )
         return run.spool
 
-    def _spool_op(self, run: RunState, op: Op) -> None:
+    def _spool_op(self, run: RunState, op: Op, values: int | None = None) -> None:
+        """Leave ``op`` to the run log, which holds it already (under lock).
+
+        Its records are not acked, so a replay of the log (or the agent, or `autolog
+        sync`) delivers them. ``values``: how many of its values were not delivered (all,
+        unless a part of the request went through). What never reached the log (writing it
+        failed) has nowhere to wait: it is counted as lost and reported at exit.
+        """
+        undelivered = op.values if values is None else values
         run.pending_values -= op.values
-        try:
-            spool = self._ensure_spool(run)
-            if isinstance(op, BatchOp):
-                spool.write_chunk(op.chunk)
-            elif isinstance(op, ArtifactOp):
-                # A detached upload may still be reading our temp file: copy, not move,
-                # and let the upload clean up when it ends.
-                move = op.temp and not op.detached
-                try:
-                    spool.write_artifact(op.local_path, op.artifact_path, move=move)
-                except FileNotFoundError as exc:
-                    run.reporter.invalid("artifact", op.local_path, f"file not found ({exc})")
-                if move:
-                    shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
-            elif isinstance(op, EndOp):
-                spool.write_end(op.status, op.end_time)
-            end = run.overlapped_end
-            if end is not None and not isinstance(op, EndOp):
-                # It was sent alongside the run's end: replay must end the run after it.
-                spool.write_end(end.status, end.end_time)
-        except OSError as exc:
-            where = run.spool_location()
-            why = f"{type(exc).__name__}: {exc}"
-            values, artifacts, _ = self.lost.get(where, (0, 0, ""))
-            self.lost[where] = (
-                values + op.values,
-                artifacts + isinstance(op, ArtifactOp),
-                why,
-            )
-            run.reporter.problem(
-                "spool-write",
-                f"could not write the spool in {where} ({why}): what the tracking store does "
-                "not take is lost; how much is printed when the process exits",
-            )
+        op.records = []  # left to the log: they stay unacked until a replay delivers them
+        if op.journaled and run.spool is not None:
+            return
+        if isinstance(op, ArtifactOp) and op.temp and not op.detached:
+            shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
+        if not undelivered and not isinstance(op, (ArtifactOp, EndOp)):
+            return
+        where = run.spool_location()
+        why = run.journal_broken or "the run log could not be opened"
+        lost_values, lost_artifacts, _ = self.lost.get(where, (0, 0, ""))
+        self.lost[where] = (
+            lost_values + undelivered,
+            lost_artifacts + isinstance(op, ArtifactOp),
+            why,
+        )
+        run.reporter.problem(
+            "spool-write",
+            f"could not write the spool in {where} ({why}): what the tracking store does "
+            "not take is lost; how much is printed when the process exits",
+        )
 
     def _detach_inflight(self, run: RunState) -> None:
         """``flush`` timed out: spool what is still in flight so the caller can go on."""
@@ -631,10 +817,27 @@ class Engine:
                 run.ready.set()
 
     def _close_spool(self, run: RunState) -> None:
-        if run.spool is not None:
-            spool, run.spool = run.spool, None
-            if spool.values or spool.artifacts or run.run_id is None:
-                self.left_in_spool[spool.path] = (spool.values, spool.artifacts)
+        """The run's logger is done: remove its log if all of it is delivered, else keep it.
+
+        A kept log waits for the delivery agent (once this process has exited) or for
+        ``autolog sync``.
+        """
+        if run.spool is None:
+            return
+        spool, run.spool = run.spool, None
+        run.record_ops.clear()
+        if spool.caught_up and run.run_id is not None and not run.spooling:
+            try:
+                spool.close(delete=True)
+            except OSError as exc:
+                run.reporter.problem(
+                    "spool-remove",
+                    f"delivered the spool {spool.path}, but could not remove it "
+                    f"({exc}); remove it by hand",
+                )
+            return
+        self.left_in_spool[spool.path] = (spool.values, spool.artifacts)
+        with contextlib.suppress(OSError):
             spool.close()
 
     def _retire(self, run: RunState) -> None:
@@ -713,13 +916,14 @@ class Engine:
             if op.detached:
                 return
             self._finish(run, op)
-            run.pending_values -= op.values - sum(s.values for s in spooled)
             if failure is None:
                 run.failing = False  # the store answered
             if spooled:
                 self._enter_spooling(run, failure or "the tracking store is unreachable")
-                for part in spooled:
-                    self._spool_op(run, part)
+                self._spool_op(run, op, sum(s.values for s in spooled))
+            else:
+                run.pending_values -= op.values
+                self._complete(run, op)
             self._pump(run)
 
     def _send_batch(self, run: RunState, op: BatchOp, client: MlflowClient) -> None:
@@ -778,7 +982,9 @@ class Engine:
         outcome, error = transport.call(upload, run.retry(self.is_exiting))
         if outcome == "item" and not op.detached:
             run.reporter.invalid("artifact", op.local_path, f"upload failed ({error})")
-        if op.temp and (outcome in ("ok", "item") or op.detached):
+        # A detached upload's file belongs to the replay of the run log now, which
+        # uploads it again and removes it then.
+        if op.temp and outcome in ("ok", "item") and not op.detached:
             shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
         if outcome in ("ok", "item"):
             self._settle(run, op, None)
@@ -824,6 +1030,13 @@ class Engine:
             return False
         submit = current[1]
         with self.lock:
+            # In the run log too, after what was logged before the work ran: should this
+            # process die, the agent uploads it.
+            seq = self._append_to_log(run, self._control_record(op), [])
+            op.journaled = bool(seq)
+            if seq:
+                op.records = [seq]
+                run.record_ops[seq] = 1
             run.ops.insert(submit.follow_ups, op)
             submit.follow_ups += 1
             run.pending_values += op.values
@@ -856,18 +1069,16 @@ class Engine:
             if run_id is not None and run.run_id is None:
                 run.run_id = run_id
                 run.reporter.label = f"run {run_id}"
-            if complete:
+            if complete and run.spool is not None and not run.spool.caught_up:
+                # Values were appended while it was delivered: replay again at once.
+                run.next_recovery = time.monotonic()
+            elif complete:
                 if run.spool is not None:
-                    spool, run.spool = run.spool, None
-                    try:
-                        spool.close(delete=True)
-                    except OSError as exc:
-                        # Delivered and acknowledged: a later sync sends nothing twice.
-                        run.reporter.problem(
-                            "spool-remove",
-                            f"delivered the spool {spool.path}, but could not remove it "
-                            f"({exc}); remove it by hand",
-                        )
+                    # Everything the log holds is in the store, what the operations
+                    # left to it carried included.
+                    run.record_ops = {
+                        seq: n for seq, n in run.record_ops.items() if seq > run.spool.acked
+                    }
                 run.spooling = False
                 run.failing = False
                 run.recovery_delay = RECOVERY_FIRST
@@ -897,7 +1108,11 @@ class Engine:
         with self.lock:
             live = [r for r in self.runs if not r.closed]
         barriers: list[tuple[RunState, Barrier]] = []
+        # A run we created that nobody ended ends with the process, as MLflow's own runs do.
+        status = "FAILED" if getattr(sys, "last_type", None) is not None else "FINISHED"
         for run in live:
+            if run.owns and not run.ended:
+                run.inbox.append((CONTROL, EndOp(status, int(time.time() * 1000))))
             barrier = Barrier(final=True, close=True)
             run.inbox.append((CONTROL, barrier))
             barriers.append((run, barrier))
@@ -936,8 +1151,19 @@ class Engine:
         """
         inherited = self.runs
         self._init()
+        agent.AGENT.reset_after_fork()
         for run in inherited:
             run.inbox.clear()
+            run.pass_metrics, run.pass_params, run.pass_tags = [], [], []
+            run.record_ops.clear()
+            run.new_records.clear()
+            run.released.clear()
+            run.chunk_records.clear()
+            run.builder.take()
+            # The run is the parent's: the child's log may deliver into it, never end it.
+            run.owns = False
+            run.journal_opened = False
+            run.journal_broken = None
             run.ops.clear()
             run.inflight.clear()
             run.ordered_inflight = False
@@ -951,6 +1177,12 @@ class Engine:
             run.local_id = uuid.uuid4().hex
             run.reporter.reset_after_fork()
             run.wake_at = 0  # the next append nudges, which starts the threads
+            if run.run_id is None and run.create is not None:
+                # Forked while the parent was creating the run: the child finds it by its
+                # key once the parent has made it, and never makes a second one.
+                run.create = {**run.create, "join": True}
+                run.ready.clear()
+                run.inbox.append((CONTROL, CreateOp(run.create)))
             self.runs.append(run)
 
     def ensure_started(self, run: RunState) -> None:
@@ -1024,10 +1256,18 @@ def print_exit_summary(stream: Any = None) -> bool:
         ordered = sorted(str(d) for d in dirs)
         where = " and ".join(ordered)
         command = " and ".join(f"autolog sync {d}" for d in ordered)
-        lines.append(
-            f"autolog: {_amount(values, artifacts)} could not reach the tracking store "
-            f"and wait in {where}; deliver them with: {command}"
-        )
+        pid = agent.AGENT.pid
+        if pid is not None:
+            lines.append(
+                f"autolog: {_amount(values, artifacts)} could not reach the tracking store "
+                f"yet and wait in {where}; the delivery agent (pid {pid}) delivers them "
+                f"once this process has exited (or run: {command})"
+            )
+        else:
+            lines.append(
+                f"autolog: {_amount(values, artifacts)} could not reach the tracking store "
+                f"and wait in {where}; deliver them with: {command}"
+            )
     with ENGINE.lock:
         lost = sorted(ENGINE.lost.items())
     for directory, (values, artifacts, why) in lost:

@@ -24,7 +24,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from autolog import env, safety
-from autolog.batching import flusher, runs, shutdown, transport, validation
+
+# shutdown: imported for its exit hook, registered on import.
+from autolog.batching import flusher, runs, shutdown, transport, validation  # noqa: F401
 from autolog.batching.flusher import ENGINE
 from autolog.batching.policy import BatchPolicy
 from autolog.batching.sql_bulk import RUN_NAME_TAG
@@ -181,7 +183,6 @@ class BatchLogger:
         )
         self._inbox = self._state.inbox
         self._closed = False
-        shutdown.install()
         ENGINE.register(self._state)
 
     def _clean_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:

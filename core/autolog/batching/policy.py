@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BatchPolicy"]
+__all__ = ["FSYNC_POLICIES", "BatchPolicy"]
+
+FSYNC_POLICIES = ("flush", "always", "never")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,8 +44,16 @@ class BatchPolicy:
             HTTP tracking server, 1 for local stores (SQLite serializes writers anyway).
         exit_timeout: At interpreter exit, how long (s) pending data may take to reach
             the store before the rest is spooled.
-        spool_dir: Where undeliverable data waits for ``autolog sync``; ``None`` reads
-            ``AUTOLOG_SPOOL_DIR`` (default: the user cache dir) when it is first needed.
+        spool_dir: Where the run log lives (everything logged is appended there first,
+            and what is not delivered waits there for the delivery agent or ``autolog
+            sync``); ``None`` reads ``AUTOLOG_SPOOL_DIR`` (default: the user cache dir)
+            when it is first needed.
+        log_interval: Longest time (s) a logged value waits in memory before it is
+            appended to the run log, where it survives the death of this process.
+        fsync: When the run log is forced to disk, which covers a power loss as well:
+            ``"flush"`` (at `flush`, `close`, `end_run` and exit), ``"always"`` (every
+            append, about every ``log_interval``), or ``"never"`` (the page cache, which
+            outlives the process but not the machine).
     """
 
     flush_interval: float | None = None
@@ -55,6 +65,8 @@ class BatchPolicy:
     max_in_flight: int | None = None
     exit_timeout: float = 10.0
     spool_dir: Path | None = None
+    log_interval: float = 0.02
+    fsync: str = "flush"
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any]) -> BatchPolicy:
@@ -82,6 +94,7 @@ class BatchPolicy:
             "retry_initial_delay",
             "retry_max_delay",
             "request_timeout",
+            "log_interval",
         )
         for name in positive:
             value = getattr(self, name)
@@ -99,5 +112,11 @@ class BatchPolicy:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.fsync not in FSYNC_POLICIES:
+            raise ValueError(
+                f"fsync must be one of {', '.join(map(repr, FSYNC_POLICIES))}, got {self.fsync!r}"
+            )
+        if self.log_interval > 1.0:
+            raise ValueError(f"log_interval must be at most 1 second, got {self.log_interval!r}")
         if self.max_in_flight is not None and self.max_in_flight > 16:
             raise ValueError(f"max_in_flight must be at most 16, got {self.max_in_flight}")

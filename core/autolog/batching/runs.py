@@ -94,13 +94,24 @@ def find_run(client: MlflowClient, experiment_id: str, run_key: str) -> str | No
     return str(runs[0].info.run_id) if runs else None
 
 
+class RunNotCreatedYet(ConnectionError):
+    """A run to join (``spec["join"]``) is not in the store yet: try again later."""
+
+
 def ensure_run(client: MlflowClient, spec: Mapping[str, Any], *, search_first: bool) -> str:
-    """The id of the run ``spec`` describes, creating it if it does not exist yet."""
+    """The id of the run ``spec`` describes, creating it if it does not exist yet.
+
+    A spec with ``"join": True`` (a process forked while its parent was creating the run)
+    only finds the run: it raises `RunNotCreatedYet`, which is retried, until the run
+    that another process creates is there.
+    """
     experiment_id = resolve_experiment(client, spec)
-    if search_first:
+    if search_first or spec.get("join"):
         found = find_run(client, experiment_id, spec["run_key"])
         if found is not None:
             return found
+        if spec.get("join"):
+            raise RunNotCreatedYet(f"run {spec['run_key']} is not in the store yet")
     tags = {**spec.get("tags", {}), RUN_KEY_TAG: spec["run_key"]}
     start_time = spec.get("start_time")
     if start_time is not None:

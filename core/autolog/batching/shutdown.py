@@ -1,15 +1,17 @@
-"""What happens to pending data when the interpreter exits or is told to terminate.
+"""What happens to pending data when the interpreter exits.
 
-At exit (``atexit``) and on ``SIGTERM``, every live logger gets a last flush within its
-``exit_timeout``; retries are off by then (one attempt per request), and what still cannot
-be delivered is written to the spool. Then exactly one line on stderr says how many values
-wait there and the command that delivers them.
+At exit (``atexit``) every live logger gets a last flush within its ``exit_timeout``;
+retries are off by then (one attempt per request). A run autolog created and nobody ended
+ends ``FINISHED``, or ``FAILED`` when an unhandled exception is ending the process. What
+is not delivered by then stays in the run log, where the delivery agent (which outlives
+this process) or ``autolog sync`` takes it. Then exactly one line on stderr says how many
+values wait there and who delivers them.
 
-The ``SIGTERM`` handler chains: it runs the previous Python handler afterwards, or, if
-there was none, re-delivers the signal with the default action so the process still
-terminates with the status its parent expects. It is installed by the first logger created
-on the main thread; the ``atexit`` hook is registered on import, early, so that it runs
-after the exit hooks of code that ends its runs through us.
+Signals are left alone: autolog installs no handler. A SIGTERM the script handles lets it
+carry on logging (the usual preemption pattern: finish the epoch, exit 0); an unhandled
+one ends the process at once, like a SIGKILL, and the agent delivers the run logs and
+ends the runs ``KILLED``. The ``atexit`` hook is registered on import, early, so that it
+runs after the exit hooks of code that ends its runs through us.
 """
 
 from __future__ import annotations
@@ -17,24 +19,18 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
 import threading
-from types import FrameType
-from typing import Any
 
 from autolog.batching.flusher import ENGINE, print_exit_summary
 
 __all__ = ["drain", "install"]
 
-# Reentrant: SIGTERM may arrive while the main thread is already draining at exit.
-_lock = threading.RLock()
+_lock = threading.Lock()
 _done = False
-_sigterm_installed = False
-_previous_sigterm: Any = None
 
 
 def drain() -> None:
-    """Flush everything (once per process), then report what waits in the spool."""
+    """Flush everything (once per process), then report what waits in the run logs."""
     global _done
     with _lock:
         if _done:
@@ -47,44 +43,19 @@ def drain() -> None:
     print_exit_summary()
 
 
+def install() -> None:
+    """Kept for callers of earlier versions: autolog no longer installs signal handlers."""
+
+
 def _at_exit() -> None:
     # The interpreter is going away; nothing useful can be done with an error here.
     with contextlib.suppress(Exception):
         drain()
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    try:
-        drain()
-    finally:
-        previous = _previous_sigterm
-        if callable(previous):
-            previous(signum, frame)
-        elif previous != signal.SIG_IGN:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
-def install() -> None:
-    """Install the SIGTERM handler (main thread only; once)."""
-    global _sigterm_installed, _previous_sigterm
-    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
-        return
-    with _lock:
-        if _sigterm_installed:
-            return
-        try:
-            previous = signal.getsignal(signal.SIGTERM)
-            signal.signal(signal.SIGTERM, _on_sigterm)
-        except (ValueError, OSError):
-            return  # not allowed here (embedded interpreter): atexit still covers exit
-        _previous_sigterm = previous
-        _sigterm_installed = True
-
-
 def _reset_after_fork() -> None:
     global _done, _lock
-    _lock = threading.RLock()
+    _lock = threading.Lock()
     _done = False
 
 

@@ -31,8 +31,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import shutil
+import threading
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -67,7 +70,23 @@ def ensure_dir(directory: Path) -> Path:
 
 
 def _dumps(record: dict[str, Any]) -> bytes:
-    return (json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
+    """One record as a line of strict JSON (no NaN: other tools must read the file too)."""
+    try:
+        text = json.dumps(record, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        # A metric value that is NaN or infinite, which strict JSON has no number for:
+        # rare, so the rows are rewritten only then, not checked on every append.
+        if record.get("k") != "batch" or not isinstance(record.get("m"), list):
+            raise
+        record = {**record, "m": [[k, _encode_float(v), ts, s] for k, v, ts, s in record["m"]]}
+        text = json.dumps(record, allow_nan=False, separators=(",", ":"))
+    return (text + "\n").encode("utf-8")
+
+
+def _encode_float(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -78,35 +97,62 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class SpoolFile:
-    """An open, locked spool file that records are appended to."""
+    """An open, locked run log that records are appended to, and acknowledged in.
 
-    def __init__(self, path: Path, fd: int, next_seq: int, values: int) -> None:
+    The writer keeps, per record not yet acknowledged, how many values and artifacts it
+    holds, so that what waits in the file is known without reading it back.
+    """
+
+    def __init__(self, path: Path, fd: int, next_seq: int, *, fsync: str = "flush") -> None:
         self.path = path
         self._fd: int | None = fd
         self.next_seq = next_seq
-        self.values = values  # metric/param/tag values written and not yet acked
+        self.acked = next_seq - 1
+        self.fsync = fsync  # "never", "flush" (at flush/close/end) or "always"
+        # (seq, values, artifacts) of each record written and not yet acknowledged.
+        self._unacked: deque[tuple[int, int, int]] = deque()
+        self.values = 0  # metric/param/tag values written and not yet acked
         self.artifacts = 0
+        self._size = os.fstat(fd).st_size
+        # The flusher appends records while a sender thread acknowledges others.
+        self._lock = threading.Lock()
 
     @property
     def files_dir(self) -> Path:
         return self.path.with_suffix(".files")
 
+    @property
+    def last_seq(self) -> int:
+        """The sequence number of the last record written (0 before the first)."""
+        return self.next_seq - 1
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether every record written is acknowledged."""
+        return self.acked >= self.last_seq
+
     @classmethod
-    def create(cls, directory: Path, local_id: str, header: dict[str, Any]) -> SpoolFile:
+    def create(
+        cls, directory: Path, local_id: str, header: dict[str, Any], *, fsync: str = "flush"
+    ) -> SpoolFile:
         ensure_dir(directory)
         path = directory / f"{local_id}{SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        os.fchmod(fd, 0o600)
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        spool = cls(path, fd, 1, 0)
-        if os.fstat(fd).st_size == 0:
-            _write_all(fd, _dumps({"k": "header", "v": VERSION, **header}))
+        try:
+            os.fchmod(fd, 0o600)
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            spool = cls(path, fd, 1, fsync=fsync)
+            if spool._size == 0:
+                spool._write(_dumps({"k": "header", "v": VERSION, **header}))
+        except BaseException:
+            os.close(fd)
+            raise
         return spool
 
     @classmethod
     def open(cls, path: Path) -> SpoolFile:
-        """Open an existing file for appending acks.
+        """Open an existing file to deliver it (appending acks).
 
         Raises `SpoolBusy` if another process holds it, `SpoolGone` if it was removed
         (a sync removes a file only once all of it is delivered).
@@ -129,19 +175,54 @@ class SpoolFile:
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, contents.last_seq + 1, contents.pending_values)
+        spool = cls(path, fd, contents.last_seq + 1)
+        spool.acked = contents.acked
+        for record in contents.pending:
+            spool._count(record["n"], record_values(record), int(record["k"] == "artifact"))
+        return spool
 
-    def _append(self, record: dict[str, Any]) -> int:
+    def _write(self, data: bytes) -> None:
+        """Append ``data`` whole, or not at all (a full disk must not leave half a line)."""
         if self._fd is None:
             raise ValueError(f"spool file {self.path} is closed")
-        seq = self.next_seq
-        self.next_seq += 1
-        _write_all(self._fd, _dumps({"k": record.pop("k"), "n": seq, **record}))
-        return seq
+        try:
+            _write_all(self._fd, data)
+        except OSError:
+            # Cut the partial line off again, so the file stays a list of whole records.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._size += len(data)
+        if self.fsync == "always":
+            os.fsync(self._fd)
+
+    def _count(self, seq: int, values: int, artifacts: int) -> None:
+        self._unacked.append((seq, values, artifacts))
+        self.values += values
+        self.artifacts += artifacts
+
+    def append(self, records: list[dict[str, Any]]) -> int:
+        """Write ``records`` (each with its kind ``"k"``) in one write; the last one's seq.
+
+        On an `OSError` (a full disk) none of them is in the file, and none is counted.
+        """
+        with self._lock:
+            seq = self.next_seq
+            lines = []
+            counts = []
+            for record in records:
+                kind = record.pop("k")
+                lines.append(_dumps({"k": kind, "n": seq, **record}))
+                counts.append((seq, _values_of(kind, record), int(kind == "artifact")))
+                seq += 1
+            self._write(b"".join(lines))
+            self.next_seq = seq
+            for count in counts:
+                self._count(*count)
+            return seq - 1
 
     def write_chunk(self, chunk: Chunk) -> int:
-        self.values += len(chunk)
-        return self._append({"k": "batch", **chunk.to_json()})
+        return self.append([{"k": "batch", **chunk.to_json()}])
 
     def write_artifact(
         self, local_path: str, artifact_path: str | None, *, move: bool = False
@@ -160,33 +241,44 @@ class SpoolFile:
         else:
             shutil.copy2(source, target)
         _make_private(target)
-        self.artifacts += 1
-        return self._append(
-            {
-                "k": "artifact",
-                "file": str(target.relative_to(self.path.parent)),
-                "artifact_path": artifact_path,
-                "is_dir": is_dir,
-            }
+        return self.append(
+            [
+                {
+                    "k": "artifact",
+                    "file": str(target.relative_to(self.path.parent)),
+                    "artifact_path": artifact_path,
+                    "is_dir": is_dir,
+                }
+            ]
         )
 
     def write_end(self, status: str, end_time: int) -> int:
-        return self._append({"k": "end", "status": status, "end_time": end_time})
+        return self.append([{"k": "end", "status": status, "end_time": end_time}])
 
     def write_run_created(self, run_id: str) -> None:
-        if self._fd is None:
-            raise ValueError(f"spool file {self.path} is closed")
-        _write_all(self._fd, _dumps({"k": "run", "run_id": run_id}))
+        with self._lock:
+            self._write(_dumps({"k": "run", "run_id": run_id}))
 
-    def ack(self, seq: int, values: int) -> None:
-        if self._fd is None:
-            raise ValueError(f"spool file {self.path} is closed")
-        _write_all(self._fd, _dumps({"k": "ack", "n": seq}))
-        self.values = max(0, self.values - values)
+    def ack(self, seq: int, values: int = 0) -> None:
+        """Record that every record up to ``seq`` is in the store.
+
+        ``values`` is accepted for callers of the old signature; the counts come from
+        what this writer recorded.
+        """
+        with self._lock:
+            if seq <= self.acked:
+                return
+            self._write(_dumps({"k": "ack", "n": seq}))
+            self.acked = seq
+            unacked = self._unacked
+            while unacked and unacked[0][0] <= seq:
+                _, v, a = unacked.popleft()
+                self.values -= v
+                self.artifacts -= a
 
     def sync(self) -> None:
-        """Make what was written survive a crash."""
-        if self._fd is not None:
+        """Make what was written survive a crash of the machine (the fsync policy permitting)."""
+        if self._fd is not None and self.fsync != "never":
             os.fsync(self._fd)
 
     def forget(self) -> None:
@@ -210,12 +302,18 @@ class SpoolFile:
                 # between our last ack and its removal.
                 self.path.unlink(missing_ok=True)
                 shutil.rmtree(self.files_dir, ignore_errors=True)
-            else:
+            elif self.fsync != "never":
                 os.fsync(self._fd)
         finally:
             fd, self._fd = self._fd, None
             # Never LOCK_UN: a forked child shares the lock; closing releases only ours.
             os.close(fd)
+
+
+def _values_of(kind: str, record: dict[str, Any]) -> int:
+    if kind == "batch":
+        return len(record["m"]) + len(record["p"]) + len(record["t"])
+    return 0
 
 
 @dataclasses.dataclass
@@ -228,6 +326,14 @@ class SpoolContents:
     pending: list[dict[str, Any]]
     last_seq: int
     problems: list[str]
+    acked: int = 0
+    has_end: bool = False  # an end record, delivered or not: the run's end is known
+    torn: int = 0  # lines cut short (a full disk, a power loss): what they held is lost
+
+    @property
+    def owns_run(self) -> bool:
+        """Whether the writer created the run (and so the run is ended with its log)."""
+        return bool(self.header.get("owns_run", self.header.get("create")))
 
     @property
     def pending_values(self) -> int:
@@ -291,6 +397,16 @@ def _batch_problem(record: dict[str, Any]) -> str | None:
 
 
 def _artifact_problem(record: dict[str, Any]) -> str | None:
+    if "path" in record:
+        # A run log names the file where the training process left it (a temp folder of
+        # ours, or the user's own file): the log is private (0600 in a 0700 folder), so
+        # only its owner can have written this line.
+        path = record["path"]
+        if not isinstance(path, str) or not os.path.isabs(path):
+            return "'path' is not an absolute path"
+        if not _is_optional_str(record.get("artifact_path")):
+            return "'artifact_path' is not a string"
+        return None
     if not isinstance(record.get("file"), str) or not record["file"]:
         return "no 'file'"
     # Ours are always beside the spool file: a line pointing elsewhere would upload
@@ -339,12 +455,18 @@ def _record_problem(kind: object, record: dict[str, Any]) -> str | None:
 
 
 def read_spool(path: Path) -> SpoolContents:
-    """Parse a spool file. A torn last line (a crash mid-write) is ignored."""
+    """Parse a spool file; every line that cannot be used is reported by number.
+
+    A line cut short (the disk filled up, or the machine lost power, mid-write) is
+    counted in ``torn``: whatever it held is lost, and the user is told so.
+    """
     header: dict[str, Any] = {}
     run_id: str | None = None
     records: list[dict[str, Any]] = []
     acked = 0
     last_seq = 0
+    torn = 0
+    has_end = False
     problems: list[str] = []
     lines = path.read_bytes().split(b"\n")
     for number, raw in enumerate(lines, 1):
@@ -353,7 +475,13 @@ def read_spool(path: Path) -> SpoolContents:
         try:
             record = json.loads(raw)
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
-            if number < len(lines) - 1 or raw.endswith(b"}"):
+            if number == len(lines) and raw.startswith(b'{"k":'):
+                torn += 1
+                problems.append(
+                    f"{path.name}:{number}: line cut short ({len(raw)} bytes, a full disk "
+                    "or a power loss mid-write); what it held is lost"
+                )
+            else:
                 problems.append(f"{path.name}:{number}: not a spool record, skipped")
             continue
         kind = record.get("k") if isinstance(record, dict) else None
@@ -372,12 +500,23 @@ def read_spool(path: Path) -> SpoolContents:
         elif kind in ("batch", "artifact", "end"):
             records.append(record)
             last_seq = max(last_seq, record["n"])
+            has_end = has_end or kind == "end"
         else:
             problems.append(f"{path.name}:{number}: unknown record kind {kind!r}, skipped")
     if not header:
         problems.append(f"{path.name}: no header; not an autolog spool file")
     pending = [r for r in records if r["n"] > acked]
-    return SpoolContents(path, header, run_id, pending, max(last_seq, acked), problems)
+    return SpoolContents(
+        path,
+        header,
+        run_id,
+        pending,
+        max(last_seq, acked),
+        problems,
+        acked=acked,
+        has_end=has_end,
+        torn=torn,
+    )
 
 
 def _make_private(path: Path) -> None:

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -81,9 +81,11 @@ ENDING_RETRY_GRACE: Final = 0.0
 class Op:
     ordered = True  # waits until nothing else of the run is in flight
     serial = False  # unordered, but one at a time among serial ops (artifacts)
-    spoolable = True  # written to the spool when the run is spooling
-    detached = False  # already spooled while still in flight (flush timed out)
+    spoolable = True  # in the run log: left to a replay of it when the run is spooling
+    detached = False  # left to the run log while still in flight (flush timed out)
     values = 0  # metric/param/tag values it carries
+    journaled = True  # what it carries is in the run log (False once writing it failed)
+    records: Sequence[int] = ()  # the run-log records it carries values of
 
 
 class CreateOp(Op):
@@ -95,10 +97,11 @@ class CreateOp(Op):
 
 
 class BatchOp(Op):
-    def __init__(self, chunk: Chunk) -> None:
+    def __init__(self, chunk: Chunk, *, journaled: bool = True) -> None:
         self.chunk = chunk
         self.values = len(chunk)
         self.ordered = not chunk.metric_only
+        self.journaled = journaled
 
 
 class ArtifactOp(Op):
@@ -170,6 +173,7 @@ class RunState:
         self.run_id = run_id
         self.create = create
         self.local_id = create["run_key"] if create else uuid.uuid4().hex
+        self.owns = create is not None  # we create the run, so we end it (with the process)
         self.ready = threading.Event()
         if run_id is not None:
             self.ready.set()
@@ -183,6 +187,24 @@ class RunState:
         )
         self.reporter = Reporter(f"run {run_id}" if run_id else f"run {self.local_id[:8]}…")
         # flusher-only state
+        # The values checked in the current pass over the inbox, not yet in the run log.
+        self.pass_metrics: list[tuple[str, float, int, int]] = []
+        self.pass_params: list[tuple[str, str]] = []
+        self.pass_tags: list[tuple[str, str]] = []
+        # Why the run log cannot be written (None while it can, or before it is opened).
+        self.journal_broken: str | None = None
+        self.journal_opened = False
+        self.ended = False  # an end of the run was logged
+        # Full requests to a local store waiting for the interval, since when, and
+        # whether `send_pending` asked for everything to go now.
+        self.held: list[Op] = []
+        self.held_since = 0.0
+        self.release_now = False
+        # flusher-only: records this pass wrote (seq, holds), records whose last values left
+        # the builder, and the records the request being filled holds values of.
+        self.new_records: list[tuple[int, int]] = []
+        self.released: list[int] = []
+        self.chunk_records: list[int] = []
         self.builder = ChunkBuilder()
         self.builder_since = 0.0
         # When the flusher's previous and current passes over the inbox began.
@@ -191,6 +213,11 @@ class RunState:
         self.params: dict[str, str] = {}
         self.ties: dict[str, list[Any]] = {}
         # guarded by Engine.lock
+        # Run-log records not yet acked, by seq: how many operations still carry values of
+        # each, plus one while the builder holds some of them. A record reaches 0 once all
+        # of it is delivered; the log is acked up to the first record above 0. Operations
+        # left to the log (the run spools) never count down: a replay of the log acks them.
+        self.record_ops: dict[int, int] = {}
         self.ops: deque[Op] = deque()
         self.inflight: set[Op] = set()
         self.ordered_inflight = False

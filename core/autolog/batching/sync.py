@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from autolog import env
 from autolog.batching import runs, transport
-from autolog.batching.chunks import Chunk
+from autolog.batching.chunks import Chunk, ChunkBuilder
 from autolog.batching.errors import Reporter
 from autolog.batching.spool import SUFFIX, SpoolBusy, SpoolFile, SpoolGone, read_spool
 
@@ -82,25 +83,23 @@ def deliver(
         done.created = True
         spool.write_run_created(run_id)
     target: str = run_id
+    requests = _Requests(spool, client, target, retry, reporter, done, on_progress)
     for record in contents.pending:
         kind = record["k"]
         if kind == "batch":
-            chunk = Chunk.from_json(record)
-            result = transport.send_chunk(client, run_id, chunk, retry)
-            for item_kind, key, reason in result.rejected:
-                reporter.invalid(item_kind, key, reason)
-            done.values += result.delivered
-            done.rejected += len(result.rejected)
-            if on_progress is not None:
-                on_progress(result.delivered + len(result.rejected))
-            if result.undelivered:
-                # Not acked: the parts that did land are sent again next time, which the
-                # store absorbs (metrics are keyed by key/timestamp/step/value).
-                done.failure = _describe(result.failure or "transient", result.error)
+            if not requests.add(record):
                 return done
-            spool.ack(record["n"], len(chunk))
-        elif kind == "artifact":
-            local = spool.path.parent / record["file"]
+            continue
+        if not requests.send_rest():
+            return done
+        if kind == "artifact":
+            # A run log names the file where the training left it; a spool of the first
+            # version copied it next to the file.
+            local = Path(record["path"]) if "path" in record else spool.path.parent / record["file"]
+            if not local.exists():
+                reporter.invalid("artifact", str(local), "the file is gone; nothing to upload")
+                spool.ack(record["n"])
+                continue
 
             def upload(local: Path = local, record: dict[str, Any] = record) -> None:
                 transport.upload_artifact(
@@ -116,6 +115,9 @@ def deliver(
             else:
                 done.artifacts += 1
             spool.ack(record["n"], 0)
+            if record.get("temp") and local.parent.name.startswith("autolog-"):
+                # A folder autolog made for this file alone (a packaged model, log_text).
+                shutil.rmtree(local.parent, ignore_errors=True)
         elif kind == "end":
 
             def terminate(record: dict[str, Any] = record) -> None:
@@ -126,9 +128,80 @@ def deliver(
                 done.failure = _describe(outcome, error)
                 return done
             spool.ack(record["n"], 0)
+    if not requests.send_rest():
+        return done
     spool.sync()
     done.complete = True
     return done
+
+
+class _Requests:
+    """Consecutive batch records packed into ``log_batch`` requests within MLflow's limits.
+
+    A run log holds one record per pass of the flusher (a few values each, when a loop
+    logs every step), or many requests' worth in one: either way the delivery sends full
+    requests, and acknowledges a record once all of its values are in the store.
+    """
+
+    def __init__(
+        self,
+        spool: SpoolFile,
+        client: MlflowClient,
+        run_id: str,
+        retry: transport.Retry,
+        reporter: Reporter,
+        done: Delivery,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        self._spool = spool
+        self._client = client
+        self._run_id = run_id
+        self._retry = retry
+        self._reporter = reporter
+        self._done = done
+        self._on_progress = on_progress
+        self._builder = ChunkBuilder()
+        self._complete = 0  # the last record all of whose values are in requests
+
+    def add(self, record: dict[str, Any]) -> bool:
+        """Queue ``record``'s values, sending each request that fills; ``False`` on failure."""
+        builder = self._builder
+        for key, value, timestamp, step in record["m"]:
+            full = builder.add_metric((key, float(value), timestamp, step))
+            if full is not None and not self._send(full):
+                return False
+        for key, value in record["p"]:
+            full = builder.add_param(key, value)
+            if full is not None and not self._send(full):
+                return False
+        for key, value in record["t"]:
+            full = builder.add_tag(key, value)
+            if full is not None and not self._send(full):
+                return False
+        self._complete = record["n"]
+        return True
+
+    def send_rest(self) -> bool:
+        chunk = self._builder.take()
+        return chunk is None or self._send(chunk)
+
+    def _send(self, chunk: Chunk) -> bool:
+        done = self._done
+        result = transport.send_chunk(self._client, self._run_id, chunk, self._retry)
+        for item_kind, key, reason in result.rejected:
+            self._reporter.invalid(item_kind, key, reason)
+        done.values += result.delivered
+        done.rejected += len(result.rejected)
+        if self._on_progress is not None:
+            self._on_progress(result.delivered + len(result.rejected))
+        if result.undelivered:
+            # Not acked: the parts that did land are sent again next time, which the
+            # store absorbs (metrics are keyed by key/timestamp/step/value).
+            done.failure = _describe(result.failure or "transient", result.error)
+            return False
+        if self._complete > self._spool.acked:
+            self._spool.ack(self._complete)
+        return True
 
 
 _IN_USE = "in use by another process (a training still writing it, or another sync)"

@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 
 from autolog.batching.sync import sync_spool
 from tests.core.batching.helpers import history, spool_files
+from tests.support import agents
 from tests.support.mlflow_server import free_port
 
 SCRIPT = """
@@ -24,6 +25,8 @@ for i in range(1000):
     logger.log_metric("m", float(i), step=i)
 logger.log_param("p", "v")
 print("RUN", logger.wait_for_run(timeout=20), flush=True)
+from autolog.batching import agent
+print("AGENT", agent.AGENT.pid, flush=True)
 if sys.argv[1] == "sigterm":
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(60)
@@ -136,16 +139,29 @@ def test_exit_delivers_pending_data(tmp_path: Path, empty_store: Path) -> None:
     assert client.get_run(run_id).data.params == {"p": "v"}
 
 
-def test_sigterm_flushes_and_still_terminates(tmp_path: Path, empty_store: Path) -> None:
+def test_an_unhandled_sigterm_ends_the_process_and_the_agent_delivers_its_run(
+    tmp_path: Path, empty_store: Path
+) -> None:
+    """autolog installs no SIGTERM handler: the default action ends the process at once,
+    and the delivery agent delivers what it logged and ends its run KILLED."""
     store = tmp_path / "store.db"
     store.write_bytes(empty_store.read_bytes())
     uri = f"sqlite:///{store}"
-    result = _run(tmp_path, uri, "sigterm")
-    assert result.returncode == -signal.SIGTERM, (result.returncode, result.stderr)
-    assert "swallowed" not in result.stdout
+    result = _run(tmp_path, uri, "sigterm", AUTOLOG_AGENT="1")
+    pid = agents.agent_pid(result.stdout)
+    try:
+        assert result.returncode == -signal.SIGTERM, (result.returncode, result.stderr)
+        assert "swallowed" not in result.stdout
+        assert agents.wait_gone(pid, 30), "the agent did not finish within 30 s"
+    finally:
+        agents.stop(pid)
     run_id = result.stdout.split("RUN ")[1].split()[0]
     client = MlflowClient(uri)
     assert len(history(client, run_id, "m")) == 1000
+    run = client.get_run(run_id)
+    assert run.data.params == {"p": "v"}
+    assert run.info.status == "KILLED" and run.info.end_time
+    assert spool_files(tmp_path / "spool") == []
 
 
 FORK_SCRIPT = """
