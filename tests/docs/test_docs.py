@@ -287,10 +287,15 @@ def test_performance_page_renders_tables_and_charts(tmp_path: Path) -> None:
     assert '??? note "points (9)"' in text
     assert "    - `core:autolog.plugin:Call.m8`" in text
     assert "core:Call.\\_\\_init\\_\\_" in text  # no accidental bold
-    assert "    ```text\n    Traceback:\n      line 1\n    ```" in text
+    assert "        ```text\n        Traceback:\n          line 1\n        ```" in text
     assert "| name | fit\\_seconds | ratio | sync |" in text  # one row per scenario
     assert "| server\\_503 | 3.1 | 1 | Delivered 918. |" in text
-    assert "### Keras overhead" in text
+    assert "### Keras overhead {#results-keras-overhead}" in text  # the summary links here
+    # Every figure of a file is folded away under its title; nested keys are not headings
+    # (they would crowd the table of contents).
+    assert '??? abstract "Every figure in `benchmarks/results/keras_overhead.json`"' in text
+    assert "\n#### " not in text
+    assert "**failed**" in text
     assert "| config | median\\_wall\\_s | wall\\_ratio |" in text
     assert (
         "| per step | 10.3 | 1.03 | hooks 0.05, outside\\_s 0.1 | 2 records, in the JSON file |"
@@ -304,6 +309,118 @@ def test_performance_page_renders_tables_and_charts(tmp_path: Path) -> None:
     # wall_ratio, scenario ratio, and one chart per row of the *_s columns
     assert text.count("<svg") == 4
     assert "seconds, sqlite (log scale)" in text
+
+
+def _write(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_performance_raw_measurements_are_summarised_not_listed(tmp_path: Path) -> None:
+    hook = _performance_hook()
+    _write(
+        tmp_path / "overhead.json",
+        {"results": [{"config": "a", "wall_ratio": 1.0, "wall_s": [float(i) for i in range(100)]}]},
+    )
+    text = hook.render_results(tmp_path)
+    assert "100 values, median 49.5 (0\u201399)" in text
+    assert "98, 99" not in text
+
+
+def test_performance_explains_the_fields_it_shows(tmp_path: Path) -> None:
+    hook = _performance_hook()
+    _write(
+        tmp_path / "faults.json",
+        {
+            "a": {"ratio": 1.2, "target": 1.1, "within_target": False},
+            "b": {"ratio": 1.0, "target": 1.1, "within_target": True},
+        },
+    )
+    text = hook.render_results(tmp_path)
+    assert "- `within_target`: true when `ratio` is at or under `target`" in text
+    assert "`within_target_by_parts`" not in text  # only the fields the file has
+
+
+def test_performance_summary_lists_every_target(tmp_path: Path) -> None:
+    hook = _performance_hook()
+    _write(
+        tmp_path / "keras_overhead.json",
+        {
+            "store": "sqlite",
+            "results": [
+                {"config": "none", "description": "no autologging", "wall_ratio": 1.0},
+                {
+                    "config": "autolog_step",
+                    "description": "autolog, per step",
+                    "wall_ratio": 1.03,
+                    "target_ratio": 1.05,
+                },
+                {"config": "autolog_models", "wall_ratio": 1.2, "target_ratio": 1.1},
+                {"config": "mlflow_step", "wall_ratio": 4.4, "target_ratio": None},
+            ],
+            "skipped": {"wandb_step": "wandb is not installed"},
+        },
+    )
+    _write(
+        tmp_path / "keras_overhead_rotation.json",
+        [
+            {
+                "config": "autolog_step",
+                "description": "autolog, per step",
+                "paired_wall_ratio": 1.036,
+                "ci95_low": 1.009,
+                "ci95_high": 1.072,
+                "wall_ratio": 9.9,  # not the ratio the interval belongs to
+                "target_ratio": 1.05,
+            }
+        ],
+    )
+    _write(
+        tmp_path / "fault_injection.json",
+        {
+            "title": "Fault injection: into a server",
+            **{f"case{i}": {"ratio": 1.0 + i / 100, "target": 1.1} for i in range(6, 12)},
+        },
+    )
+    text = hook.render_summary(tmp_path)
+    lines = text.splitlines()
+    assert lines[0] == ("| Configuration | Ratio | 95% interval | Target | Met? | Result file |"), (
+        "the summary table comes first"
+    )
+    assert (
+        "| Keras, per step | 1.030x | \u2013 | \u2264 1.05x | **yes** "
+        "| [keras overhead](#results-keras-overhead) |" in lines
+    )
+    assert "| Keras, autolog models | 1.200x | \u2013 | \u2264 1.10x | **no** |" in text
+    assert (
+        "| Keras, per step | 1.036x | 1.009\u20131.072 | \u2264 1.05x "
+        "| **yes** (interval spans it) |" in text
+    )
+    # Six fault cases under one target: one row, their median, how many met it.
+    assert (
+        "| Fault injection, median of 6 cases | 1.085x | \u2013 | \u2264 1.10x "
+        "| **yes** (5 of 6 cases met it) |" in text
+    )
+    assert "mlflow" not in text.split("\n\n")[0].lower()  # no target: not in the summary
+    assert "3 of 4 measured ratios are within their target" in text
+    for column in ("Configuration", "Ratio", "95% interval", "Target", "Met?", "Result file"):
+        assert f"- **{column}**:" in text, f"the column {column} is not explained"
+    # The comparison: autolog and MLflow bars from the JSON; W&B named as missing, with why.
+    assert text.count("<svg") == 1
+    assert "4.40x" in text and "1.03x" in text
+    assert "W&amp;B" not in text.split("<svg")[1].split("</svg>")[0]  # no invented bar
+    assert "W&B is not measured in this file (the run that made it skipped it: wandb" in text
+
+
+def test_performance_summary_without_results(tmp_path: Path) -> None:
+    hook = _performance_hook()
+    assert "No benchmark results yet" in hook.render_summary(tmp_path / "absent")
+
+
+def test_performance_page_leads_with_the_summary() -> None:
+    text = (DOCS / "performance.md").read_text(encoding="utf-8")
+    title, rest = text.split("\n", 1)
+    assert title == "# Performance"
+    assert rest.lstrip().startswith("<!-- benchmark-summary -->")
 
 
 def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
