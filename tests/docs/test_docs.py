@@ -13,6 +13,7 @@ pymdownx.snippets expands them, so the code that runs is the code the reader see
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -215,6 +216,20 @@ def test_cli_page_documents_every_command_and_option() -> None:
                 if opt.startswith("--") and opt != "--help" and opt not in text:
                     missing.append(f"autolog {command.name} {opt}")
     assert not missing, f"cli.md does not document {missing}"
+
+
+def test_every_diagram_is_rendered_from_its_current_source() -> None:
+    sources = sorted((DOCS / "diagrams").glob("*.mmd"))
+    assert sources, "no diagram sources in docs/diagrams"
+    for source in sources:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        image = DOCS / "images" / f"{source.stem}.svg"
+        assert image.is_file(), f"{image.name} is missing: run tools/render_diagrams.py"
+        first = image.read_text(encoding="utf-8").splitlines()[0]
+        assert digest in first, (
+            f"docs/diagrams/{source.name} changed since {image.name} was rendered: "
+            "run tools/render_diagrams.py (its docstring says how)"
+        )
 
 
 # The performance page ------------------------------------------------------------------
