@@ -218,6 +218,57 @@ def test_cli_page_documents_every_command_and_option() -> None:
     assert not missing, f"cli.md does not document {missing}"
 
 
+def _public_names() -> list[tuple[str, object]]:
+    import autolog
+    import autolog.testing
+
+    return [
+        *((f"autolog.{n}", getattr(autolog, n)) for n in autolog.__all__ if n != "__version__"),
+        *((f"autolog.testing.{n}", getattr(autolog.testing, n)) for n in autolog.testing.__all__),
+    ]
+
+
+def _own_doc(obj: object) -> str:
+    doc = obj.__dict__.get("__doc__") if isinstance(obj, type) else obj.__doc__
+    if isinstance(obj, type) and dataclasses.is_dataclass(obj) and doc:
+        # The docstring dataclasses writes for an undocumented class is its signature.
+        doc = None if doc.startswith(f"{obj.__name__}(") else doc
+    return inspect.cleandoc(doc or "")
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    """What ``help()`` and the API reference show: the name, its public methods and
+    properties, and (in an ``Attributes:`` section) every attribute of its instances."""
+    from autolog import RunSink
+
+    missing = []
+    for name, obj in _public_names():
+        doc = _own_doc(obj)
+        if len(doc) < 20:
+            missing.append(name)
+        if not isinstance(obj, type):
+            continue
+        for attr, value in vars(obj).items():
+            if attr.startswith("_") or not callable(getattr(value, "__get__", None)):
+                continue
+            function = value.fget if isinstance(value, property) else value
+            function = getattr(function, "__func__", function)
+            documented_by_runsink = name.endswith("BatchLogger") and hasattr(RunSink, attr)
+            if callable(function) and not (function.__doc__ or documented_by_runsink):
+                missing.append(f"{name}.{attr}")
+        fields = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
+        slots = [s for s in getattr(obj, "__slots__", ()) if not s.startswith("_")]
+        if name.endswith("MemoryStore"):
+            slots = ["runs", "conflicts", "active", "lock", "artifact_root"]
+        section = doc.partition("Attributes:")[2]
+        missing += [
+            f"{name}.{a} (in its Attributes: section)"
+            for a in [*fields, *slots]
+            if not re.search(rf"^\s+{a}:", section, re.MULTILINE)
+        ]
+    assert not missing, f"public names without a docstring: {missing}"
+
+
 def test_every_diagram_is_rendered_from_its_current_source() -> None:
     sources = sorted((DOCS / "diagrams").glob("*.mmd"))
     assert sources, "no diagram sources in docs/diagrams"
@@ -459,3 +510,11 @@ def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
     reference = (site / "reference" / "index.html").read_text(encoding="utf-8")
     for name in ("autolog.autolog", "autolog.Patch", "BatchLogger", "check_plugin"):
         assert name in reference, f"the API reference lacks {name}"
+    # Attribute and method docs are shown, not only the class docstrings.
+    for text in (
+        "a dict private to this call",  # Call's Attributes: section
+        "Every value of every metric",  # RecordedRun's
+        "Log one metric value.",  # RunSink.log_metric
+        "Whether every check passed.",  # ConformanceReport.ok
+    ):
+        assert text in reference, f"the API reference does not show {text!r}"
