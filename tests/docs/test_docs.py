@@ -269,6 +269,22 @@ def test_every_public_name_has_a_docstring() -> None:
     assert not missing, f"public names without a docstring: {missing}"
 
 
+@pytest.mark.parametrize("plugin", ["keras", "tf_estimator"])
+def test_plugin_pages_keep_reference_and_deep_dive_apart(plugin: str) -> None:
+    """The plugin page is reference (options, what is logged) with a short performance
+    section at its end; profiling notes and run history live on the linked notes page."""
+    text = (DOCS / "plugins" / f"{plugin}.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    last = headings[-1]
+    assert "Options" in headings and headings.index("Options") < len(headings) - 1
+    assert last.startswith(("Cost", "Performance")), f"{plugin}.md ends with {last!r}"
+    tail = text.split(f"## {last}", 1)[1]
+    assert f"({plugin}-performance.md)" in tail, "the short section links the notes page"
+    assert len(tail.split()) < 250, f"the {last!r} section of {plugin}.md is a deep dive again"
+    notes = (DOCS / "plugins" / f"{plugin}-performance.md").read_text(encoding="utf-8")
+    assert f"({plugin}.md)" in notes, "the notes page links back to the reference"
+
+
 def test_every_diagram_is_rendered_from_its_current_source() -> None:
     sources = sorted((DOCS / "diagrams").glob("*.mmd"))
     assert sources, "no diagram sources in docs/diagrams"
