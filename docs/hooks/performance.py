@@ -32,7 +32,7 @@ have three or more ``*_s`` (seconds) columns gets one chart per row comparing th
 other table gets one chart of one column across rows: label column = the ``plot`` hint or
 the first text column; value column = the ``plot`` hint, else the first numeric column
 whose name says it is a ratio, then a median, then a time (no chart when there is none).
-An object whose values are all flat objects (``{"scenario": {"metric": 1, ...}, ...}``)
+An object whose values are all objects (``{"scenario": {"metric": 1, ...}, ...}``)
 is shown as one table with a row per key.
 """
 
@@ -406,8 +406,9 @@ def _render(value: Any, plot: Mapping[str, Any]) -> str:
         return _cell(value)
     if not value:
         return "None."
-    if len(value) >= 2 and all(_is_record(v) for v in value.values()):
-        # {"scenario": {metric: value, ...}, ...}: one row per scenario.
+    if len(value) >= 2 and all(isinstance(v, Mapping) and v for v in value.values()):
+        # {"scenario": {metric: value, ...}, ...}: one row per scenario (a nested list of
+        # records, such as each round's figures, is counted in its cell).
         return _rows_block([{"name": k, **v} for k, v in value.items()], plot)
     scalars = {k: v for k, v in value.items() if not _is_nested(v)}
     if any(_is_rows(v) for v in value.values()):

@@ -285,6 +285,18 @@ def test_plugin_pages_keep_reference_and_deep_dive_apart(plugin: str) -> None:
     assert f"({plugin}.md)" in notes, "the notes page links back to the reference"
 
 
+def test_no_page_calls_mlruns_the_default_store() -> None:
+    """MLflow's default tracking store is ``sqlite:///mlflow.db`` since MLflow 3.7;
+    ``./mlruns`` only holds its artifacts. A paragraph naming ``mlruns`` says both."""
+    wrong = [
+        f"{_page_id(page)}: {paragraph[:120]!r}"
+        for page in PAGES
+        for paragraph in page.read_text(encoding="utf-8").split("\n\n")
+        if "mlruns" in paragraph and "sqlite:///mlflow.db" not in paragraph
+    ]
+    assert not wrong, f"paragraphs that name ./mlruns as the store: {wrong}"
+
+
 def test_every_diagram_is_rendered_from_its_current_source() -> None:
     sources = sorted((DOCS / "diagrams").glob("*.mmd"))
     assert sources, "no diagram sources in docs/diagrams"
