@@ -3,7 +3,8 @@
 One call, `autolog`, and every training run of a supported framework is tracked in
 MLflow with no change to the training code. Framework support lives in plugins found
 through the ``autolog.plugins`` entry-point group; every write goes through the batching
-layer, `BatchLogger`.
+layer, `BatchLogger`. ``autolog.__version__`` is the version of autolog-core (what
+``autolog --version`` prints).
 """
 
 from __future__ import annotations

@@ -53,6 +53,11 @@ class guard:
         def on_epoch_end(self, epoch, logs=None):
             with guard("myplugin", "callback on_epoch_end"):
                 self.sink.log_metrics(logs, step=epoch)
+
+    Attributes:
+        plugin: the plugin's name, shown in the warning.
+        site: what the guarded code does (``"callback on_epoch_end"``), shown in the
+            warning; one warning is shown per site.
     """
 
     __slots__ = ("plugin", "site")
@@ -84,31 +89,76 @@ class PluginDeclarationError(TypeError):
 class RunSink(Protocol):
     """Where hooks log to: the batching layer for one run (or an in-memory sink in tests).
 
-    Every call only enqueues; none of them waits for the tracking store.
+    A hook reaches it as `Call.sink`. Every method only enqueues and returns at once; none
+    of them waits for the tracking store, and none raises for a value the store would
+    refuse: such a value is dropped and reported once as a warning naming it. Keys and
+    values follow MLflow's rules (params and tags are stored as strings, metrics as
+    floats); param and tag values that look like credentials are redacted.
     """
 
     @property
-    def run_id(self) -> str | None: ...
+    def run_id(self) -> str | None:
+        """The MLflow run this sink writes to (``None`` when there is no run)."""
+        ...
 
     def log_metric(
         self, key: str, value: Any, step: int | None = None, timestamp: int | None = None
-    ) -> None: ...
+    ) -> None:
+        """Log one metric value.
 
-    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None: ...
+        Args:
+            key: the metric's name.
+            value: a number (anything ``float()`` accepts, such as a NumPy scalar).
+            step: the training step or epoch the value belongs to (MLflow's default, 0,
+                when omitted).
+            timestamp: milliseconds since the epoch (now when omitted).
+        """
+        ...
 
-    def log_param(self, key: str, value: Any) -> None: ...
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        """Log several metric values at one step: ``{name: number}``."""
+        ...
 
-    def log_params(self, params: Mapping[str, Any]) -> None: ...
+    def log_param(self, key: str, value: Any) -> None:
+        """Log one param; the value is stored as a string (``str(value)``).
 
-    def set_tag(self, key: str, value: Any) -> None: ...
+        A param has one value per run: logging a different value under the same key later
+        is reported and the first value kept.
+        """
+        ...
 
-    def set_tags(self, tags: Mapping[str, Any]) -> None: ...
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log several params: ``{name: value}``, each as `log_param` would."""
+        ...
 
-    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None: ...
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set one run tag (stored as a string); a later value replaces the earlier one."""
+        ...
 
-    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None: ...
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set several run tags: ``{name: value}``."""
+        ...
 
-    def log_text(self, text: str, artifact_file: str) -> None: ...
+    def log_artifact(self, local_path: str, artifact_path: str | None = None) -> None:
+        """Upload one local file (or directory) into the run's artifacts.
+
+        Args:
+            local_path: the file to upload. Copy it first if you will change or delete it:
+                the upload happens later, off the training thread.
+            artifact_path: the directory inside the run's artifacts (the root when
+                omitted).
+        """
+        ...
+
+    def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+        """Upload the contents of a local directory into the run's artifacts
+        (under ``artifact_path`` when given)."""
+        ...
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Store ``text`` as the artifact ``artifact_file`` (a path inside the run's
+        artifacts, such as ``"model_summary.txt"``)."""
+        ...
 
     def log_model(
         self,
@@ -211,10 +261,12 @@ class Patch:
 
     @property
     def module(self) -> str:
+        """The module part of `target`: ``"keras.src.models.model"``."""
         return self.target.partition(":")[0]
 
     @property
     def path(self) -> tuple[str, ...]:
+        """The attribute path of `target` inside its module: ``("Model", "fit")``."""
         return tuple(self.target.partition(":")[2].split("."))
 
 
@@ -223,6 +275,12 @@ class PluginOptions:
     """Options every plugin has. A plugin extends this dataclass with its own fields.
 
     ``None`` means "inherit the value given to `autolog.autolog`".
+
+    Attributes:
+        log_every_n_steps: Log per-step metrics every this many steps (``None``: per epoch
+            only, or as `autolog.autolog` says).
+        log_models: Whether to save the trained model with the run (``None``: as
+            `autolog.autolog` says).
     """
 
     log_every_n_steps: int | None = None
@@ -245,9 +303,25 @@ def check_common_options(options: PluginOptions, *, where: str) -> None:
 class Call:
     """One intercepted call, as hooks see it.
 
-    ``arguments`` holds the arguments the caller passed, by parameter name. Hooks read them
-    with `get` (which falls back to the signature default) and change them with
-    `replace`; the caller's own objects are never mutated by the core.
+    The core makes one `Call` per call of a patched function and hands the same object to
+    the patch's ``before``, ``after`` and ``on_error`` hooks. ``arguments`` holds the
+    arguments the caller passed, by parameter name. Hooks read them with `get` (which
+    falls back to the signature default) and change them with `replace`; the caller's
+    own objects are never mutated by the core.
+
+    Attributes:
+        plugin: the `Plugin` instance whose patch this is.
+        patch: the `Patch` that wrapped the called function.
+        instance: ``self`` of the call for a method (the model whose ``fit`` was called),
+            else ``None``.
+        options: the plugin's options for this call: its `PluginOptions` subclass, with
+            the values given to `autolog.autolog` filled in.
+        sink: the `RunSink` of the run this call owns or joins: where hooks log. (Hooks
+            only run for calls that log into a run; ``None`` appears only in `Call`
+            objects made outside the core, such as a plugin's own unit tests.)
+        state: a dict private to this call, for hooks to hand values to each other
+            (``before`` stores a callback, ``after`` reads it back).
+        result: what the wrapped function returned (``None`` until it has returned).
     """
 
     __slots__ = (
@@ -290,6 +364,7 @@ class Call:
 
     @property
     def run_id(self) -> str | None:
+        """The MLflow run this call logs into (``None`` when it logs into none)."""
         return None if self.sink is None else self.sink.run_id
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -414,6 +489,7 @@ class Plugin:
 
     @classmethod
     def option_names(cls) -> list[str]:
+        """The names of the plugin's options (the fields of `options_type`)."""
         return [f.name for f in dataclasses.fields(cls.options_type)]
 
     @classmethod

@@ -13,6 +13,7 @@ pymdownx.snippets expands them, so the code that runs is the code the reader see
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -217,6 +218,99 @@ def test_cli_page_documents_every_command_and_option() -> None:
     assert not missing, f"cli.md does not document {missing}"
 
 
+def _public_names() -> list[tuple[str, object]]:
+    import autolog
+    import autolog.testing
+
+    return [
+        *((f"autolog.{n}", getattr(autolog, n)) for n in autolog.__all__ if n != "__version__"),
+        *((f"autolog.testing.{n}", getattr(autolog.testing, n)) for n in autolog.testing.__all__),
+    ]
+
+
+def _own_doc(obj: object) -> str:
+    doc = obj.__dict__.get("__doc__") if isinstance(obj, type) else obj.__doc__
+    if isinstance(obj, type) and dataclasses.is_dataclass(obj) and doc:
+        # The docstring dataclasses writes for an undocumented class is its signature.
+        doc = None if doc.startswith(f"{obj.__name__}(") else doc
+    return inspect.cleandoc(doc or "")
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    """What ``help()`` and the API reference show: the name, its public methods and
+    properties, and (in an ``Attributes:`` section) every attribute of its instances."""
+    from autolog import RunSink
+
+    missing = []
+    for name, obj in _public_names():
+        doc = _own_doc(obj)
+        if len(doc) < 20:
+            missing.append(name)
+        if not isinstance(obj, type):
+            continue
+        for attr, value in vars(obj).items():
+            if attr.startswith("_") or not callable(getattr(value, "__get__", None)):
+                continue
+            function = value.fget if isinstance(value, property) else value
+            function = getattr(function, "__func__", function)
+            documented_by_runsink = name.endswith("BatchLogger") and hasattr(RunSink, attr)
+            if callable(function) and not (function.__doc__ or documented_by_runsink):
+                missing.append(f"{name}.{attr}")
+        fields = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else []
+        slots = [s for s in getattr(obj, "__slots__", ()) if not s.startswith("_")]
+        if name.endswith("MemoryStore"):
+            slots = ["runs", "conflicts", "active", "lock", "artifact_root"]
+        section = doc.partition("Attributes:")[2]
+        missing += [
+            f"{name}.{a} (in its Attributes: section)"
+            for a in [*fields, *slots]
+            if not re.search(rf"^\s+{a}:", section, re.MULTILINE)
+        ]
+    assert not missing, f"public names without a docstring: {missing}"
+
+
+@pytest.mark.parametrize("plugin", ["keras", "tf_estimator"])
+def test_plugin_pages_keep_reference_and_deep_dive_apart(plugin: str) -> None:
+    """The plugin page is reference (options, what is logged) with a short performance
+    section at its end; profiling notes and run history live on the linked notes page."""
+    text = (DOCS / "plugins" / f"{plugin}.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    last = headings[-1]
+    assert "Options" in headings and headings.index("Options") < len(headings) - 1
+    assert last.startswith(("Cost", "Performance")), f"{plugin}.md ends with {last!r}"
+    tail = text.split(f"## {last}", 1)[1]
+    assert f"({plugin}-performance.md)" in tail, "the short section links the notes page"
+    assert len(tail.split()) < 250, f"the {last!r} section of {plugin}.md is a deep dive again"
+    notes = (DOCS / "plugins" / f"{plugin}-performance.md").read_text(encoding="utf-8")
+    assert f"({plugin}.md)" in notes, "the notes page links back to the reference"
+
+
+def test_no_page_calls_mlruns_the_default_store() -> None:
+    """MLflow's default tracking store is ``sqlite:///mlflow.db`` since MLflow 3.7;
+    ``./mlruns`` only holds its artifacts. A paragraph naming ``mlruns`` says both."""
+    wrong = [
+        f"{_page_id(page)}: {paragraph[:120]!r}"
+        for page in PAGES
+        for paragraph in page.read_text(encoding="utf-8").split("\n\n")
+        if "mlruns" in paragraph and "sqlite:///mlflow.db" not in paragraph
+    ]
+    assert not wrong, f"paragraphs that name ./mlruns as the store: {wrong}"
+
+
+def test_every_diagram_is_rendered_from_its_current_source() -> None:
+    sources = sorted((DOCS / "diagrams").glob("*.mmd"))
+    assert sources, "no diagram sources in docs/diagrams"
+    for source in sources:
+        digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        image = DOCS / "images" / f"{source.stem}.svg"
+        assert image.is_file(), f"{image.name} is missing: run tools/render_diagrams.py"
+        first = image.read_text(encoding="utf-8").splitlines()[0]
+        assert digest in first, (
+            f"docs/diagrams/{source.name} changed since {image.name} was rendered: "
+            "run tools/render_diagrams.py (its docstring says how)"
+        )
+
+
 # The performance page ------------------------------------------------------------------
 
 
@@ -287,10 +381,15 @@ def test_performance_page_renders_tables_and_charts(tmp_path: Path) -> None:
     assert '??? note "points (9)"' in text
     assert "    - `core:autolog.plugin:Call.m8`" in text
     assert "core:Call.\\_\\_init\\_\\_" in text  # no accidental bold
-    assert "    ```text\n    Traceback:\n      line 1\n    ```" in text
+    assert "        ```text\n        Traceback:\n          line 1\n        ```" in text
     assert "| name | fit\\_seconds | ratio | sync |" in text  # one row per scenario
     assert "| server\\_503 | 3.1 | 1 | Delivered 918. |" in text
-    assert "### Keras overhead" in text
+    assert "### Keras overhead {#results-keras-overhead}" in text  # the summary links here
+    # Every figure of a file is folded away under its title; nested keys are not headings
+    # (they would crowd the table of contents).
+    assert '??? abstract "Every figure in `benchmarks/results/keras_overhead.json`"' in text
+    assert "\n#### " not in text
+    assert "**failed**" in text
     assert "| config | median\\_wall\\_s | wall\\_ratio |" in text
     assert (
         "| per step | 10.3 | 1.03 | hooks 0.05, outside\\_s 0.1 | 2 records, in the JSON file |"
@@ -304,6 +403,118 @@ def test_performance_page_renders_tables_and_charts(tmp_path: Path) -> None:
     # wall_ratio, scenario ratio, and one chart per row of the *_s columns
     assert text.count("<svg") == 4
     assert "seconds, sqlite (log scale)" in text
+
+
+def _write(path: Path, data: object) -> None:
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_performance_raw_measurements_are_summarised_not_listed(tmp_path: Path) -> None:
+    hook = _performance_hook()
+    _write(
+        tmp_path / "overhead.json",
+        {"results": [{"config": "a", "wall_ratio": 1.0, "wall_s": [float(i) for i in range(100)]}]},
+    )
+    text = hook.render_results(tmp_path)
+    assert "100 values, median 49.5 (0\u201399)" in text
+    assert "98, 99" not in text
+
+
+def test_performance_explains_the_fields_it_shows(tmp_path: Path) -> None:
+    hook = _performance_hook()
+    _write(
+        tmp_path / "faults.json",
+        {
+            "a": {"ratio": 1.2, "target": 1.1, "within_target": False},
+            "b": {"ratio": 1.0, "target": 1.1, "within_target": True},
+        },
+    )
+    text = hook.render_results(tmp_path)
+    assert "- `within_target`: true when `ratio` is at or under `target`" in text
+    assert "`within_target_by_parts`" not in text  # only the fields the file has
+
+
+def test_performance_summary_lists_every_target(tmp_path: Path) -> None:
+    hook = _performance_hook()
+    _write(
+        tmp_path / "keras_overhead.json",
+        {
+            "store": "sqlite",
+            "results": [
+                {"config": "none", "description": "no autologging", "wall_ratio": 1.0},
+                {
+                    "config": "autolog_step",
+                    "description": "autolog, per step",
+                    "wall_ratio": 1.03,
+                    "target_ratio": 1.05,
+                },
+                {"config": "autolog_models", "wall_ratio": 1.2, "target_ratio": 1.1},
+                {"config": "mlflow_step", "wall_ratio": 4.4, "target_ratio": None},
+            ],
+            "skipped": {"wandb_step": "wandb is not installed"},
+        },
+    )
+    _write(
+        tmp_path / "keras_overhead_rotation.json",
+        [
+            {
+                "config": "autolog_step",
+                "description": "autolog, per step",
+                "paired_wall_ratio": 1.036,
+                "ci95_low": 1.009,
+                "ci95_high": 1.072,
+                "wall_ratio": 9.9,  # not the ratio the interval belongs to
+                "target_ratio": 1.05,
+            }
+        ],
+    )
+    _write(
+        tmp_path / "fault_injection.json",
+        {
+            "title": "Fault injection: into a server",
+            **{f"case{i}": {"ratio": 1.0 + i / 100, "target": 1.1} for i in range(6, 12)},
+        },
+    )
+    text = hook.render_summary(tmp_path)
+    lines = text.splitlines()
+    assert lines[0] == ("| Configuration | Ratio | 95% interval | Target | Met? | Result file |"), (
+        "the summary table comes first"
+    )
+    assert (
+        "| Keras, per step | 1.030x | \u2013 | \u2264 1.05x | **yes** "
+        "| [keras overhead](#results-keras-overhead) |" in lines
+    )
+    assert "| Keras, autolog models | 1.200x | \u2013 | \u2264 1.10x | **no** |" in text
+    assert (
+        "| Keras, per step | 1.036x | 1.009\u20131.072 | \u2264 1.05x "
+        "| **yes** (interval spans it) |" in text
+    )
+    # Six fault cases under one target: one row, their median, how many met it.
+    assert (
+        "| Fault injection, median of 6 cases | 1.085x | \u2013 | \u2264 1.10x "
+        "| **yes** (5 of 6 cases met it) |" in text
+    )
+    assert "mlflow" not in text.split("\n\n")[0].lower()  # no target: not in the summary
+    assert "3 of 4 measured ratios are within their target" in text
+    for column in ("Configuration", "Ratio", "95% interval", "Target", "Met?", "Result file"):
+        assert f"- **{column}**:" in text, f"the column {column} is not explained"
+    # The comparison: autolog and MLflow bars from the JSON; W&B named as missing, with why.
+    assert text.count("<svg") == 1
+    assert "4.40x" in text and "1.03x" in text
+    assert "W&amp;B" not in text.split("<svg")[1].split("</svg>")[0]  # no invented bar
+    assert "W&B is not measured in this file (the run that made it skipped it: wandb" in text
+
+
+def test_performance_summary_without_results(tmp_path: Path) -> None:
+    hook = _performance_hook()
+    assert "No benchmark results yet" in hook.render_summary(tmp_path / "absent")
+
+
+def test_performance_page_leads_with_the_summary() -> None:
+    text = (DOCS / "performance.md").read_text(encoding="utf-8")
+    title, rest = text.split("\n", 1)
+    assert title == "# Performance"
+    assert rest.lstrip().startswith("<!-- benchmark-summary -->")
 
 
 def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
@@ -327,3 +538,11 @@ def test_mkdocs_build_is_strict_clean(tmp_path: Path) -> None:
     reference = (site / "reference" / "index.html").read_text(encoding="utf-8")
     for name in ("autolog.autolog", "autolog.Patch", "BatchLogger", "check_plugin"):
         assert name in reference, f"the API reference lacks {name}"
+    # Attribute and method docs are shown, not only the class docstrings.
+    for text in (
+        "a dict private to this call",  # Call's Attributes: section
+        "Every value of every metric",  # RecordedRun's
+        "Log one metric value.",  # RunSink.log_metric
+        "Whether every check passed.",  # ConformanceReport.ok
+    ):
+        assert text in reference, f"the API reference does not show {text!r}"

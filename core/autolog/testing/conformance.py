@@ -32,6 +32,15 @@ __all__ = ["CheckResult", "ConformanceReport", "check_plugin"]
 
 @dataclasses.dataclass
 class CheckResult:
+    """The outcome of one conformance check, an item of `ConformanceReport.results`.
+
+    Attributes:
+        name: What was checked, in words: ``"wrapping preserves name, doc, signature,
+            __wrapped__"``.
+        ok: Whether the plugin passed this check.
+        detail: Why it failed (or a note on a pass); empty when there is nothing to add.
+    """
+
     name: str
     ok: bool
     detail: str = ""
@@ -39,17 +48,30 @@ class CheckResult:
 
 @dataclasses.dataclass
 class ConformanceReport:
+    """What `check_plugin` found: one `CheckResult` per check.
+
+    ``str(report)`` lists every check with ``[ok]`` or ``[FAIL]``; in a test, call
+    `assert_ok`.
+
+    Attributes:
+        plugin: The plugin's name (its entry-point name).
+        results: Every check that ran, in order.
+    """
+
     plugin: str
     results: list[CheckResult]
 
     @property
     def ok(self) -> bool:
+        """Whether every check passed."""
         return all(r.ok for r in self.results)
 
     def failures(self) -> list[CheckResult]:
+        """The checks that failed."""
         return [r for r in self.results if not r.ok]
 
     def assert_ok(self) -> None:
+        """Raise ``AssertionError`` with the whole report when a check failed."""
         if not self.ok:
             raise AssertionError(str(self))
 

@@ -32,7 +32,29 @@ __all__ = ["MemoryStore", "RecordedRun", "capture"]
 
 @dataclass
 class RecordedRun:
-    """Everything logged into one run."""
+    """Everything logged into one run of a `MemoryStore`, stored as MLflow would store it.
+
+        run = store.last_run()
+        assert run.params["epochs"] == "3"
+        assert run.status == "FINISHED"
+
+    Attributes:
+        run_id: The run's id: ``"run-1"``, ``"run-2"``, ... for runs autolog started,
+            ``"user-…"`` for runs made with `MemoryStore.start_user_run`.
+        params: Params by name, as strings (credential-like values redacted).
+        tags: Run tags by name, as strings.
+        metrics: Every value of every metric, in logging order: ``{name: [(step, value),
+            ...]}``.
+        artifacts: Artifacts by their path in the run (``"model_summary.txt"``), each mapped
+            to the local copy the store kept (removed when the `capture` block ends).
+        models: One dict per `RunSink.log_model` call: ``flavor``, ``artifact_path``, the
+            loaded ``model`` object and any save arguments. The model is loaded, not
+            packaged.
+        status: ``"RUNNING"`` until autolog ends the run, then ``"FINISHED"`` or
+            ``"FAILED"``.
+        created_by_autolog: Whether autolog started this run (``False`` for the user's own
+            run).
+    """
 
     run_id: str
     params: dict[str, str] = field(default_factory=dict)
@@ -44,9 +66,12 @@ class RecordedRun:
     created_by_autolog: bool = False
 
     def metric_history(self, key: str) -> list[tuple[int, float]]:
+        """The ``(step, value)`` pairs of one metric, in logging order (empty if never
+        logged)."""
         return list(self.metrics.get(key, []))
 
     def last_metric(self, key: str) -> float:
+        """The last value logged for a metric; ``KeyError`` if it was never logged."""
         return self.metrics[key][-1][1]
 
 
@@ -159,7 +184,24 @@ class _MemorySink:
 
 
 class MemoryStore:
-    """A `autolog.session.RunBackend` that keeps runs in a dict."""
+    """Runs kept in memory instead of a tracking store: what `capture` yields.
+
+    autolog writes into it exactly as into MLflow (it is a ``RunBackend``, the interface
+    the core opens runs through), so a test asserts on `runs` or `last_run` instead of
+    reading a tracking store. Values are stored the way MLflow stores them (see
+    `RecordedRun`).
+
+    Attributes:
+        runs: every run, by id, in the order they were opened.
+        conflicts: params logged twice with different values, as
+            ``(run_id, key, first value, ignored value)``; the first value is kept, as
+            in MLflow.
+        active: the run id `start_user_run` made, standing in for the user's active
+            MLflow run (``None``: there is none).
+        lock: guards the runs; hold it to read them while training threads log.
+        artifact_root: the temporary directory holding logged artifacts (removed when
+            the `capture` block ends).
+    """
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -172,12 +214,16 @@ class MemoryStore:
     # RunBackend ------------------------------------------------------------------------
 
     def active_run_id(self) -> str | None:
+        """The user's active run, as ``mlflow.active_run()`` would give it (see
+        `start_user_run`)."""
         return self.active
 
     def prepare(self, *, log_models: bool = False) -> None:
-        return None  # nothing to warm up in memory
+        """Nothing to warm up in memory (the MLflow backend opens its store here)."""
+        return None
 
     def open(self, run_id: str | None, tags: Mapping[str, str]) -> _MemorySink:
+        """Open a sink on run ``run_id`` (a new run when ``None``) with ``tags`` set."""
         with self.lock:
             if run_id is None:
                 run_id = f"run-{next(self._ids)}"
@@ -198,18 +244,28 @@ class MemoryStore:
         return run_id
 
     def last_run(self) -> RecordedRun:
+        """The run opened last; ``AssertionError`` when no run was logged at all."""
         with self.lock:
             if not self.runs:
                 raise AssertionError("no run was logged")
             return list(self.runs.values())[-1]
 
     def close(self) -> None:
+        """Remove the logged artifacts' copies (`capture` does this when its block ends)."""
         shutil.rmtree(self.artifact_root, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def capture() -> Iterator[MemoryStore]:
-    """Route every autolog write to a fresh `MemoryStore` for the block."""
+    """Route every autolog write to a fresh `MemoryStore` for the block.
+
+        with autolog.testing.capture() as store:
+            model.fit(x, y)
+        assert store.last_run().metric_history("loss")
+
+    Yields:
+        The store; runs stay readable after the block, their artifact copies do not.
+    """
     store = MemoryStore()
     previous = session.set_backend(store)
     try:
