@@ -10,9 +10,10 @@ words (``db_password``, ``apiKey``, ``AUTH_TOKEN``); it is a credential name whe
 or ``access key`` (``api_keys`` too), or when such a word is run together with another
 (``dbpassword``, ``accesstoken``). ``pass`` counts, ``passes`` does not (``num_passes``).
 ``token`` is also the unit language models count text in, so it is not a secret where the
-name counts or indexes tokens: after a count word (``max_tokens``, ``num_tokens``,
-``max_new_tokens``, ``total_tokens``) or before an index or measure word (``token_ids``,
-``pad_token_id``, ``token_type_ids``, ``tokens_per_second``, ``token_count``).
+name counts or indexes tokens: one or two words after a count word (``max_tokens``,
+``num_tokens``, ``max_new_tokens``, ``total_tokens``) or right before an index or measure
+word (``token_ids``, ``pad_token_id``, ``token_type_ids``, ``tokens_per_second``,
+``token_count``, ``tokens_seen``).
 ``tokenizer`` is not a credential word at all.
 
 Inside text, whatever the key:
@@ -67,7 +68,7 @@ _SECRET_WORDS = frozenset({*_SECRET_SINGULARS, *(word + "s" for word in _SECRET_
 _SECRET_INSIDE = re.compile(r"password|passwd|secret|credential|apikey|privatekey|passphrase")
 _KEY_QUALIFIERS = frozenset({"api", "private", "access"})
 _TOKEN_WORDS = frozenset({"token", "tokens"})
-# ``max_tokens``, ``num_tokens``: a count word anywhere before ``token``.
+# ``max_tokens``, ``max_new_tokens``: a count word one or two words before ``token``.
 _COUNT_WORDS = frozenset({"max", "min", "num", "n", "nb", "number", "total", "count"})
 # ``token_ids``, ``tokens_per_second``: the word right after ``token`` is what the name is.
 _TOKEN_MEASURES = frozenset(
@@ -86,6 +87,8 @@ _TOKEN_MEASURES = frozenset(
         "size",
         "limit",
         "per",
+        "total",
+        "seen",
     }
 )
 # The same counts written as one word (``maxtokens``, ``maxnewtokens``).
@@ -125,7 +128,7 @@ def _looks_secret(key: str) -> bool:
 def _counts_tokens(words: list[str], at: int) -> bool:
     """Whether ``words[at]`` (``token``/``tokens``) is the unit of a count or an index."""
     following = words[at + 1] if at + 1 < len(words) else ""
-    return following in _TOKEN_MEASURES or not _COUNT_WORDS.isdisjoint(words[:at])
+    return following in _TOKEN_MEASURES or not _COUNT_WORDS.isdisjoint(words[max(at - 2, 0) : at])
 
 
 def _secret_parameter(name: str) -> bool:

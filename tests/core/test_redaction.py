@@ -177,6 +177,8 @@ def test_a_value_that_cannot_be_looked_through_is_redacted_not_raised() -> None:
         "HF_TOKENS",
         "accesstokens",
         "db_passwds",
+        # a count word too far from 'token' to be its count
+        "min_ttl_refresh_token",
     ],
 )
 def test_plural_and_singular_credential_names_are_secret(name: str) -> None:
@@ -192,6 +194,8 @@ def test_plural_and_singular_credential_names_are_secret(name: str) -> None:
         "n_tokens",
         "max_new_tokens",
         "min_new_tokens",
+        "max_num_batched_tokens",
+        "tokens_seen",
         "total_tokens",
         "maxTokens",
         "maxtokens",
