@@ -1,13 +1,42 @@
 """Keeps secrets out of the tracking store.
 
-Values whose key looks like a credential are replaced by ``***``; user:password pairs
-inside URLs are masked wherever they appear in a logged value. Both rules apply at any
-depth of the dicts, lists, tuples and sets a value is made of, since those are logged as
-their ``str()``, secrets included.
+Every rule applies at any depth of the dicts, lists, tuples and sets a value is made of,
+since those are logged as their ``str()``, secrets included. What is hidden becomes ``***``.
+
+By name. A value whose key looks like a credential is hidden whole. The key is split into
+words (``db_password``, ``apiKey``, ``AUTH_TOKEN``); it is a credential name when a word is
+``password``, ``secret``, ``token``, ``auth``, ``credential``... or its plural
+(``tokens``, ``passwords``, ``secrets``), when two words read ``api key``, ``private key``
+or ``access key`` (``api_keys`` too), or when such a word is run together with another
+(``dbpassword``, ``accesstoken``). ``pass`` counts, ``passes`` does not (``num_passes``).
+``token`` is also the unit language models count text in, so it is not a secret where the
+name counts or indexes tokens: one or two words after a count word (``max_tokens``,
+``num_tokens``, ``max_new_tokens``, ``total_tokens``) or right before an index or measure
+word (``token_ids``, ``pad_token_id``, ``token_type_ids``, ``tokens_per_second``,
+``token_count``, ``tokens_seen``).
+``tokenizer`` is not a credential word at all.
+
+Inside text, whatever the key:
+
+* URLs: the password of ``scheme://user:password@host`` (up to the last ``@`` before a
+  blank, ``@`` and ``/`` included: ``u:p@ss@host``, ``u:pa/ss@host``), and the user too
+  when it is a token (``https://ghp_...@github.com``): a known token prefix, or 20 or more
+  letters, digits, ``_`` or ``-`` with both a letter and a digit. Plain users
+  (``ssh://git@...``, ``postgresql://user@host``, ``bob.smith``) stay.
+* Query strings: the value of a ``name=value`` parameter (after ``?``, ``&``, ``;``, ``#``,
+  a blank or ``--``) whose name is a credential name or a signature (``sig``,
+  ``X-Amz-Signature``, ``X-Goog-Signature``): signed URLs keep everything but the secret.
+* Well-known token shapes, as secret scanners find them: GitHub (``ghp_``, ``gho_``,
+  ``ghu_``, ``ghs_``, ``ghr_``, ``github_pat_``), GitLab ``glpat-``, Hugging Face ``hf_``,
+  OpenAI-style ``sk-`` (``sk-proj-``...), AWS access key ids (``AKIA``/``ASIA``), Google API
+  keys (``AIza``), Slack ``xox?-``, JWTs, and the body of PEM private key blocks. Each
+  needs its full length (and, where the prefix alone is weak, mixed case or a digit), so
+  that ordinary words, run ids, git SHAs, UUIDs and hex or base64 digests stay as they are.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Mapping
@@ -17,34 +46,203 @@ __all__ = ["REDACTED", "looks_secret", "redact_mapping", "redact_value"]
 
 REDACTED = "***"
 
+# Names ---------------------------------------------------------------------------------
+
 # Matched against the words of a name (``db_password``, ``apiKey``, ``AUTH_TOKEN``), so that
-# ``tokenizer`` or ``max_tokens`` are not mistaken for secrets.
-_SECRET_WORDS = frozenset(
+# ``tokenizer`` is not mistaken for a secret.
+_SECRET_SINGULARS = (
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "auth",
+    "authorization",
+    "credential",
+    "apikey",
+    "privatekey",
+    "passphrase",
+)
+# ``pass`` has no plural here: ``passes`` counts passes over the data.
+_SECRET_WORDS = frozenset({*_SECRET_SINGULARS, *(word + "s" for word in _SECRET_SINGULARS), "pass"})
+_SECRET_INSIDE = re.compile(r"password|passwd|secret|credential|apikey|privatekey|passphrase")
+_KEY_QUALIFIERS = frozenset({"api", "private", "access"})
+_TOKEN_WORDS = frozenset({"token", "tokens"})
+# ``max_tokens``, ``max_new_tokens``: a count word one or two words before ``token``.
+_COUNT_WORDS = frozenset({"max", "min", "num", "n", "nb", "number", "total", "count"})
+# ``token_ids``, ``tokens_per_second``: the word right after ``token`` is what the name is.
+_TOKEN_MEASURES = frozenset(
     {
-        "password",
-        "passwd",
-        "pass",
-        "pwd",
-        "secret",
-        "token",
-        "auth",
-        "authorization",
-        "credential",
-        "credentials",
-        "apikey",
-        "privatekey",
-        "passphrase",
+        "id",
+        "ids",
+        "type",
+        "types",
+        "index",
+        "indices",
+        "idx",
+        "count",
+        "counts",
+        "length",
+        "len",
+        "size",
+        "limit",
+        "per",
+        "total",
+        "seen",
     }
 )
-_SECRET_INSIDE = re.compile(r"password|passwd|secret|credential|apikey|privatekey|passphrase")
-_SECRET_PAIRS = frozenset({("api", "key"), ("private", "key"), ("access", "key")})
+# The same counts written as one word (``maxtokens``, ``maxnewtokens``).
+_RUN_TOGETHER_COUNT = re.compile(r"(?:max|min|num|nb|n|total)(?:new)?tokens?")
 _WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
-# scheme://user:password@host  ->  scheme://user:***@host
+
+
+def looks_secret(key: str) -> bool:
+    """Whether a parameter or config name suggests its value is a credential."""
+    # A long key (a dict keyed by text) is not kept in the cache.
+    return _looks_secret(key) if len(key) <= 250 else _looks_secret.__wrapped__(key)
+
+
+# The same names come back on every fit call: a bounded cache makes a known name free.
+@functools.lru_cache(maxsize=4096)
+def _looks_secret(key: str) -> bool:
+    words = [w.lower() for w in _WORD.findall(key)]
+    for at, word in enumerate(words):
+        if word in _SECRET_WORDS and not (word in _TOKEN_WORDS and _counts_tokens(words, at)):
+            return True
+    if any(
+        first in _KEY_QUALIFIERS and second in ("key", "keys")
+        for first, second in itertools.pairwise(words)
+    ):
+        return True
+    # Words run together (``dbpassword``, ``clientsecret``, ``accesstoken``).
+    joined = "".join(words)
+    if _SECRET_INSIDE.search(joined):
+        return True
+    return (
+        joined.endswith(("token", "tokens"))
+        and words[-1] not in _TOKEN_WORDS  # a word of its own: decided above
+        and not _RUN_TOGETHER_COUNT.fullmatch(joined)
+    )
+
+
+def _counts_tokens(words: list[str], at: int) -> bool:
+    """Whether ``words[at]`` (``token``/``tokens``) is the unit of a count or an index."""
+    following = words[at + 1] if at + 1 < len(words) else ""
+    return following in _TOKEN_MEASURES or not _COUNT_WORDS.isdisjoint(words[max(at - 2, 0) : at])
+
+
+def _secret_parameter(name: str) -> bool:
+    """Whether a query-string parameter's value is a secret: a credential or a signature.
+
+    Signatures count here only: ``signature`` as a param name is an MLflow model signature.
+    """
+    words = _WORD.findall(name)
+    return looks_secret(name) or (bool(words) and words[-1].lower() in ("sig", "signature"))
+
+
+# Text ----------------------------------------------------------------------------------
+
+# Well-known token shapes. Each starts and ends at a non-alphanumeric character (``_`` and
+# ``-`` may precede, ``my_hf_...``), and needs its real minimum length.
+_SHAPES = re.compile(
+    r"""
+    (?<![A-Za-z0-9])
+    (?:
+        gh[pousr]_[A-Za-z0-9]{36,}                                # GitHub
+      | github_pat_[A-Za-z0-9_]{50,}                              # GitHub fine-grained
+      | glpat-[A-Za-z0-9_-]{20,}                                  # GitLab
+      | hf_(?=[A-Za-z0-9]*[A-Z])(?=[A-Za-z0-9]*[a-z])[A-Za-z0-9]{34,}  # Hugging Face
+      | sk-(?=[\w-]*[A-Z])(?=[\w-]*[a-z])(?=[\w-]*[0-9])[\w-]{20,}     # OpenAI, Anthropic
+      | (?:AKIA|ASIA)[A-Z0-9]{16}                                 # AWS access key id
+      | AIza[A-Za-z0-9_-]{35}                                     # Google API key
+      | xox[abposr]-(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9-]{15,}       # Slack
+      | eyJ[\w-]{15,}\.[\w-]*\.[\w-]*                             # JWT (header.payload.sig)
+    )
+    (?![A-Za-z0-9])
+    """,
+    re.VERBOSE | re.ASCII,
+)
+# The shortest of those shapes: shorter text is not scanned.
+_SHORTEST_SHAPE: Final = 20
+# A PEM private key's body; the BEGIN/END lines stay, to say what was there. A block cut
+# short (a truncated value) is hidden to the end of the text.
+_PEM_KEY = re.compile(
+    r"(?P<begin>-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----)"
+    r".*?"
+    r"(?P<end>-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\Z)",
+    re.DOTALL,
+)
+_PEM_MASK = rf"\g<begin>{REDACTED}\g<end>"
+
+# scheme://user:password@host  ->  scheme://user:***@host;  scheme://TOKEN@host -> ***@host
 # The user may be empty (``redis://:pw@host``). The password runs greedily to the LAST
-# ``@`` before the path or a blank: an unescaped ``@`` in a password (``bob:p@ss@host``) is
-# common, and stopping at the first one would leave the rest of the password in clear.
-_URL_USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][\w+.-]*://[^/\s:]*):[^/\s]*@")
-_URL_MASK = rf"\g<head>:{REDACTED}@"
+# ``@`` before a blank: unescaped ``@`` and ``/`` in passwords (``bob:p@ss@host``,
+# ``u:pa/ss@host``) are common, and stopping at the first one would leave the rest of the
+# password in clear; a ``@`` in the path (rare after credentials) then hides the host too.
+# Text after ``host:`` that starts like a port (``host:8080/path/x@y``) is no password
+# past the port: only an ``@`` before the first ``/`` makes it one, as before.
+_URL_USERINFO = re.compile(
+    r"""
+    (?P<head>\b[a-zA-Z][\w+.-]*://)
+    (?:
+        (?P<user>[^/\s:\[\]]*):(?:(?!\d+[/?\#])\S*|[^/\s]*)@
+      | (?P<bare>[^/\s:@\[\]]+)@
+    )
+    """,
+    re.VERBOSE,
+)
+# A user that is a token: a known prefix (any length, here the place says enough), or 20
+# or more letters, digits, ``_`` and ``-`` with a letter and a digit (an access token, a
+# 40-hex OAuth token), where user names are short or dotted.
+_TOKEN_USER = re.compile(
+    r"(?:gh[pousr]_|github_pat_|glpat-|hf_|sk-|xox[abposr]-)[\w-]+"
+    r"|(?=[\w-]*[0-9])(?=[\w-]*[A-Za-z])[\w-]{20,}",
+    re.ASCII,
+)
+# name=value in a query string, a fragment or a command line. The value may not start
+# with ``=``, so that base64 padding (``...xyz==``) is not read as a parameter.
+_PARAMETER = re.compile(
+    r"(?<![^\s?&;#])(?:--)?(?P<name>[A-Za-z][\w.-]*)=(?P<value>[^&;#\s=][^&;#\s]*)"
+)
+# Every secret parameter name holds one of these (lowercased); text without any is not
+# parsed: most ``=`` in logged text are ordinary (``page=2``), and this check is 10 times
+# cheaper than parsing (and than the same pattern with re.IGNORECASE).
+_PARAMETER_HINT = re.compile(r"sig|pass|pwd|secret|token|auth|credential|key")
+
+
+def _mask_userinfo(match: re.Match[str]) -> str:
+    bare = match["bare"]
+    if bare is not None:
+        user = REDACTED if _TOKEN_USER.fullmatch(bare) else bare
+        return f"{match['head']}{user}@"
+    user = match["user"]
+    if _TOKEN_USER.fullmatch(user):
+        user = REDACTED
+    return f"{match['head']}{user}:{REDACTED}@"
+
+
+def _mask_parameter(match: re.Match[str]) -> str:
+    if not _secret_parameter(match["name"]):
+        return match[0]
+    return match[0][: match.start("value") - match.start()] + REDACTED
+
+
+def _redact_text(text: str) -> str:
+    """``text`` with the secrets inside it hidden; ``text`` itself if it holds none."""
+    redacted = text
+    if "PRIVATE KEY" in redacted:
+        redacted = _PEM_KEY.sub(_PEM_MASK, redacted)
+    if len(redacted) >= _SHORTEST_SHAPE:
+        redacted = _SHAPES.sub(REDACTED, redacted)
+    if "@" in redacted:
+        redacted = _URL_USERINFO.sub(_mask_userinfo, redacted)
+    if "=" in redacted and _PARAMETER_HINT.search(redacted.lower()):
+        redacted = _PARAMETER.sub(_mask_parameter, redacted)
+    # The same object when nothing was hidden, so that containers holding it are kept.
+    return text if redacted == text else redacted
+
+
+# Values --------------------------------------------------------------------------------
 
 # Containers deeper than this are not walked: their content is replaced by ``***``, so
 # that a very deep (or self-referencing) value can neither exhaust the stack nor leak by
@@ -58,18 +256,6 @@ MAX_DEPTH: Final = 32
 MAX_ITEMS: Final = 10_000
 # Leaves that can hold no secret; checked first, as most items of a logged list are numbers.
 _PLAIN = (int, float, complex, bool, type(None), bytes)
-
-
-def looks_secret(key: str) -> bool:
-    """Whether a parameter or config name suggests its value is a credential."""
-    words = [w.lower() for w in _WORD.findall(key)]
-    if any(w in _SECRET_WORDS for w in words):
-        return True
-    # Words run together (``dbpassword``, ``clientsecret``, ``accesstoken``).
-    joined = "".join(words)
-    if _SECRET_INSIDE.search(joined) or joined.endswith("token"):
-        return True
-    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
 
 
 def redact_value(key: str, value: Any) -> Any:
@@ -86,6 +272,8 @@ def redact_value(key: str, value: Any) -> Any:
     if isinstance(value, _PLAIN):  # most params: no walk to set up
         return value
     try:
+        if isinstance(value, str):
+            return _redact_text(value)
         return _Walk().redact(value, 0)
     except Exception:
         return REDACTED
@@ -111,7 +299,7 @@ class _Walk:
         if isinstance(value, _PLAIN):
             return value
         if isinstance(value, str):
-            return _URL_USERINFO.sub(_URL_MASK, value) if "@" in value else value
+            return _redact_text(value)
         if not isinstance(value, (Mapping, list, tuple, set, frozenset)):
             # Other objects are stored as their str(); walking their attributes would be
             # guessing, and would run arbitrary code.

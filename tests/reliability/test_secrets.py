@@ -44,6 +44,10 @@ CREDENTIAL_NAMES = (
     "x-api-key",
     "client_credentials",
     "ssh_private_key",
+    # plurals
+    "tokens",
+    "api_keys",
+    "passwords",
 )
 # Credential words run together with another word, lowercase: a common spelling
 # (``dbpassword``, ``clientsecret``) that the word-based matcher does not split.
