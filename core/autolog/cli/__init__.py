@@ -23,9 +23,9 @@ def main() -> None:
     """Autologging for MLflow, for every framework that has a plugin.
 
     \b
-    autolog plugins                     what is installed, and what would be logged
-    autolog run -- python train.py      a script autologged, unchanged
-    autolog sync                        deliver what the tracking store missed
+    autolog plugins                  what is installed, what would be logged
+    autolog run -- python train.py   a script, autologged without changes
+    autolog sync                     deliver what the tracking store missed
     """
 
 
