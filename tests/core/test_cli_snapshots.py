@@ -1,6 +1,7 @@
 """The whole output of ``autolog`` at 80 columns, compared with reviewed snapshots.
 
-Each case runs the command as a user does (a subprocess, ``COLUMNS=80``) and compares
+Each case runs the command as a user does (a subprocess, ``COLUMNS=80``; one case at 120)
+and compares
 stdout with ``snapshots/<case>.txt``. After a deliberate change, regenerate them with
 ``AUTOLOG_UPDATE_SNAPSHOTS=1`` and read the diff before committing it.
 
@@ -25,13 +26,14 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 REPO = Path(__file__).resolve().parents[2]
 UPDATE = os.environ.get("AUTOLOG_UPDATE_SNAPSHOTS", "") == "1"
 
-CASES = {
-    "help": ["--help"],
-    "plugins-help": ["plugins", "--help"],
-    "run-help": ["run", "--help"],
-    "sync-help": ["sync", "--help"],
-    "plugins": ["plugins"],
-    "plugins-verbose": ["plugins", "--verbose"],
+CASES = {  # name: (arguments, terminal width)
+    "help": (["--help"], 80),
+    "plugins-help": (["plugins", "--help"], 80),
+    "run-help": (["run", "--help"], 80),
+    "sync-help": (["sync", "--help"], 80),
+    "plugins": (["plugins"], 80),
+    "plugins-verbose": (["plugins", "--verbose"], 80),
+    "plugins-wide": (["plugins"], 120),  # room for the supported range and distribution
 }
 
 # name -> (version, entry points): what the snapshot's environment has installed.
@@ -65,7 +67,8 @@ def _fake_site(root: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_output_at_80_columns_matches_the_snapshot(case: str, tmp_path: Path) -> None:
+def test_output_matches_the_snapshot(case: str, tmp_path: Path) -> None:
+    args, columns = CASES[case]
     site = _fake_site(tmp_path / "site")
     paths = [
         str(site),
@@ -74,9 +77,9 @@ def test_output_at_80_columns_matches_the_snapshot(case: str, tmp_path: Path) ->
         os.environ.get("PYTHONPATH", ""),
     ]
     env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "TERM")}
-    env.update(COLUMNS="80", LINES="40", PYTHONPATH=os.pathsep.join(p for p in paths if p))
+    env.update(COLUMNS=str(columns), LINES="40", PYTHONPATH=os.pathsep.join(p for p in paths if p))
     result = subprocess.run(
-        [sys.executable, "-m", "autolog", *CASES[case]],
+        [sys.executable, "-m", "autolog", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -84,13 +87,13 @@ def test_output_at_80_columns_matches_the_snapshot(case: str, tmp_path: Path) ->
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert max(len(line) for line in result.stdout.splitlines()) <= 80, result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= columns, result.stdout
     snapshot = SNAPSHOTS / f"{case}.txt"
     if UPDATE:
         snapshot.write_text(result.stdout, encoding="utf-8")
     assert snapshot.exists(), f"no snapshot {snapshot.name}: run with AUTOLOG_UPDATE_SNAPSHOTS=1"
     assert result.stdout == snapshot.read_text(encoding="utf-8"), (
-        f"`autolog {' '.join(CASES[case])}` changed; if on purpose, regenerate the snapshots "
+        f"`autolog {' '.join(args)}` at {columns} columns changed; if on purpose, regenerate the snapshots "
         "with AUTOLOG_UPDATE_SNAPSHOTS=1 and review the diff"
     )
 

@@ -11,18 +11,34 @@ import json
 import shutil
 
 import click
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from autolog.discovery import PluginInfo
 
 __all__ = ["plugins"]
 
 WOULD_BE_ENABLED = "would be enabled"
+WIDE = 110  # columns from which the table also shows the supported range and distribution
 
 
 def _framework(info: PluginInfo) -> str:
     if not info.framework:
         return "-"
     return f"{info.framework} {info.framework_version or '(not installed)'}"
+
+
+def _framework_range(info: PluginInfo) -> str:
+    """The versions of its framework a plugin supports (``>=2.15``); all of it: --verbose."""
+    if info.plugin_class is None or not info.framework:
+        return "-"
+    wanted = canonicalize_name(info.framework)
+    for item in info.plugin_class.requires:
+        for requirement in (item,) if isinstance(item, str) else item:
+            parsed = Requirement(requirement)
+            if canonicalize_name(parsed.name) == wanted:
+                return str(parsed.specifier) or "any"
+    return "-"
 
 
 def _state(info: PluginInfo, *, short: bool) -> str:
@@ -94,17 +110,22 @@ def plugins(as_json: bool, verbose: bool) -> None:
         _print_details(infos)
         return
     console.print("autolog plugins")
+    # On a wide terminal there is room for the supported range and the distribution;
+    # at 80 columns they would squeeze the reason into a narrow column (--verbose has them).
+    wide = console.width >= WIDE
     table = Table()
     table.add_column("plugin", no_wrap=True)
     table.add_column("framework", overflow="fold")
     table.add_column("version", overflow="fold")
+    if wide:
+        table.add_column("supports", overflow="fold")
+        table.add_column("distribution", overflow="fold")
     table.add_column("state", overflow="fold")
     for info in infos:
-        table.add_row(
-            escape(info.name),
-            escape(info.framework or "-"),
-            escape(info.framework_version or "-"),
-            escape(_state(info, short=True)),
-        )
+        cells = [info.name, info.framework or "-", info.framework_version or "-"]
+        if wide:
+            cells += [_framework_range(info), info.distribution or "?"]
+        cells.append(_state(info, short=True))
+        table.add_row(*(escape(cell) for cell in cells))
     console.print(table)
     console.print("Details: autolog plugins --verbose")

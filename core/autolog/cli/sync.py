@@ -45,7 +45,7 @@ def sync(spool: Path | None, tracking_uri: str | None, dry_run: bool, no_progres
     if dry_run:
         _list(pending_files(target, tracking_uri=tracking_uri), target)
         return
-    if no_progress or not sys.stderr.isatty():
+    if no_progress or not sys.stdout.isatty():  # rich draws the bar on stdout
         report = sync_spool(target, progress=False, tracking_uri=tracking_uri)
     else:
         report = _sync_with_progress(target, tracking_uri)
