@@ -19,7 +19,7 @@ from autolog.registry import EnabledPlugin, registry
 
 __all__ = ["autolog", "available_plugins", "disable"]
 
-# Names with an underscore are never plugin names in a suggestion list.
+# autolog()'s own keyword arguments, suggested back when one is misspelt.
 _ARGUMENTS = (
     "frameworks",
     "disable",
@@ -203,7 +203,8 @@ def _validate_frameworks(frameworks: Iterable[str] | None) -> list[str] | None:
         names = list(frameworks)
     except TypeError:
         raise TypeError(
-            f"frameworks must be a list of plugin names or None, got {type(frameworks).__name__}"
+            "frameworks must be plugin names (a list, or one comma-separated string) or "
+            f"None, got {type(frameworks).__name__}"
         ) from None
     bad = [n for n in names if not isinstance(n, str)]
     if bad:
@@ -232,8 +233,8 @@ def _validate_tags(extra_tags: Mapping[str, str] | None) -> tuple[tuple[str, str
     for key, value in extra_tags.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(
-                f"extra_tags must map str to str; the item {key!r}: {value!r} has a "
-                f"{type(key).__name__} key and a {type(value).__name__} value"
+                f"extra_tags must map str to str; the item {key!r}: {value!r} does not "
+                f"(key: {type(key).__name__}, value: {type(value).__name__})"
             )
         checked = validation.check_key(key)
         if isinstance(checked, validation.Invalid):
