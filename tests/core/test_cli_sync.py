@@ -30,7 +30,13 @@ def _closed_port() -> int:
 def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite store with MLflow's schema, made once (migrations take seconds)."""
     path = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(f"sqlite:///{path}").search_experiments()
+    # The default experiment's artifact location is ./mlruns of the folder it is made in.
+    here = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        MlflowClient(f"sqlite:///{path}").search_experiments()
+    finally:
+        os.chdir(here)
     return path
 
 

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -43,12 +44,31 @@ def readme_install_commands() -> list[str]:
     return commands
 
 
-def _from_this_repo(command: str) -> list[str]:
-    """``pip install "autolog-core[x]" ...`` as pip arguments installing this checkout."""
+def _from_this_repo(command: str, source: Path = REPO) -> list[str]:
+    """``pip install "autolog-core[x]" ...`` as pip arguments installing ``source``."""
     args = shlex.split(command)[2:]
-    replaced = [re.sub(r"^autolog-core(?=\[|$)", str(REPO), a) for a in args]
+    replaced = [re.sub(r"^autolog-core(?=\[|$)", str(source), a) for a in args]
     assert replaced != args, f"{command!r} does not install autolog-core"
     return replaced
+
+
+def _copy_of_this_checkout(target: Path) -> Path:
+    """The working tree as it is, copied: pip builds in the source folder (``build/``,
+    ``*.egg-info``), and two stacks' sessions may build at the same time."""
+    skip = shutil.ignore_patterns(
+        ".git",
+        ".nox",
+        ".venv*",
+        "build",
+        "site",
+        "*.egg-info",
+        "__pycache__",
+        "mlruns",
+        "mlflow.db",
+        ".*_cache",
+        "results",
+    )
+    return Path(shutil.copytree(REPO, target, ignore=skip))
 
 
 TRAIN = """
@@ -105,7 +125,14 @@ def test_readme_install_command_gives_a_stack_that_logs_into_the_default_store(
     clean["TF_CPP_MIN_LOG_LEVEL"] = "2"
     clean["AUTOLOG_SPOOL_DIR"] = str(tmp_path / "spool")  # not the user's cache
     install = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", *_from_this_repo(command)],
+        [
+            python,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            *_from_this_repo(command, _copy_of_this_checkout(tmp_path / "source")),
+        ],
         env=clean,
         capture_output=True,
         text=True,

@@ -10,9 +10,7 @@ from __future__ import annotations
 import click
 
 from autolog import __version__
-from autolog.cli.plugins import plugins
-from autolog.cli.run import run
-from autolog.cli.sync import sync
+from autolog.cli import plugins, run, sync  # the modules stay reachable by these names
 
 __all__ = ["main"]
 
@@ -29,6 +27,6 @@ def main() -> None:
     """
 
 
-main.add_command(plugins)
-main.add_command(run)
-main.add_command(sync)
+main.add_command(plugins.plugins)
+main.add_command(run.run)
+main.add_command(sync.sync)
