@@ -149,3 +149,34 @@ def test_progress_counts_values_and_artifacts(spool: tuple[Path, str], store: st
     report = sync_spool(spool_dir, tracking_uri=store, on_progress=advanced.append)
     assert report.ok and report.stores == [store]
     assert sum(advanced) == total == report.values + report.artifacts
+
+
+def test_the_progress_bar_on_a_terminal_counts_values_and_artifacts(
+    spool: tuple[Path, str], store: str
+) -> None:
+    import pty
+
+    spool_dir, _ = spool
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "autolog", "sync", "--tracking-uri", store, str(spool_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "80", "TERM": "xterm"},
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal is gone: the process ended
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(controller)
+    assert process.wait(timeout=300) == 0, process.stderr.read() if process.stderr else ""
+    text = output.decode("utf-8", "replace")
+    assert "autolog sync" in text and "24/24" in text and "values and artifacts" in text
+    assert "Delivered 22 value(s) and 2 artifact(s)" in text
