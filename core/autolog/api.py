@@ -8,6 +8,7 @@ selects; plugins it does not select keep their state.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,6 +18,17 @@ from autolog.plugin import PluginOptions
 from autolog.registry import EnabledPlugin, registry
 
 __all__ = ["autolog", "available_plugins", "disable"]
+
+# autolog()'s own keyword arguments, suggested back when one is misspelt.
+_ARGUMENTS = (
+    "frameworks",
+    "disable",
+    "exclusive",
+    "silent",
+    "log_every_n_steps",
+    "log_models",
+    "extra_tags",
+)
 
 
 def autolog(
@@ -47,6 +59,66 @@ def autolog(
     Returns:
         The names of the plugins now enabled by this call, sorted.
     """
+    prepared = _prepare(
+        frameworks,
+        disable=disable,
+        exclusive=exclusive,
+        silent=silent,
+        log_every_n_steps=log_every_n_steps,
+        log_models=log_models,
+        extra_tags=extra_tags,
+        plugin_options=plugin_options,
+    )
+    # Only now, with every argument checked: a call that raises changes nothing.
+    safety.set_silent(silent)
+    if disable:
+        for name in prepared.selected:
+            registry.disable(name)
+        return []
+    for message in prepared.not_enabled:
+        safety.warn(message)
+    for enabled in prepared.plan:
+        registry.enable(enabled)
+    if prepared.plan:
+        try:
+            log_models = any(e.options.log_models is not False for e in prepared.plan)
+            session.get_backend().prepare(log_models=log_models)
+        except Exception as exc:  # only a head start: the first run does the work anyway
+            safety.report_failure("autolog", "warming up the first run", exc)
+    return sorted(e.plugin.name for e in prepared.plan)
+
+
+def check_arguments(arguments: Mapping[str, Any]) -> None:
+    """Raise what `autolog` would raise for these keyword arguments, changing nothing.
+
+    ``autolog run`` calls it before starting the user's command, so that a configuration
+    error stops there (exit status 2) instead of in the command's first second.
+    """
+    arguments = dict(arguments)
+    frameworks = arguments.pop("frameworks", None)
+    flags = {name: arguments.pop(name) for name in _ARGUMENTS[1:] if name in arguments}
+    _prepare(frameworks, **flags, plugin_options=arguments)
+
+
+@dataclasses.dataclass
+class _Prepared:
+    selected: list[str]
+    plan: list[EnabledPlugin]
+    not_enabled: list[str]
+
+
+def _prepare(
+    frameworks: Iterable[str] | None,
+    *,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+    log_every_n_steps: int | None = None,
+    log_models: bool = True,
+    extra_tags: Mapping[str, str] | None = None,
+    plugin_options: Mapping[str, Any],
+) -> _Prepared:
+    """Check every argument and work out what `autolog` will do; change nothing."""
     names = _validate_frameworks(frameworks)
     _validate_flags(
         disable=disable,
@@ -61,13 +133,12 @@ def autolog(
     if names is not None:
         unknown = [name for name in names if name not in infos]
         if unknown:
-            raise ValueError(
-                f"unknown framework(s) {unknown}; available plugins: {sorted(infos) or 'none'}"
-            )
+            raise ValueError(unknown_frameworks_message(unknown, infos))
     for key, value in plugin_options.items():
         if key not in infos:
             raise TypeError(
-                f"autolog() got an unexpected keyword argument {key!r}; per-plugin options go "
+                f"autolog() got an unexpected keyword argument {key!r}"
+                f"{_did_you_mean(key, [*_ARGUMENTS, *infos])}; per-plugin options go "
                 f"under a plugin name, one of {sorted(infos) or 'none'}"
             )
         if not isinstance(value, Mapping):
@@ -77,27 +148,23 @@ def autolog(
             )
 
     selected = list(names) if names is not None else sorted(infos)
+    prepared = _Prepared(selected=selected, plan=[], not_enabled=[])
     if disable:
-        safety.set_silent(silent)
-        for name in selected:
-            registry.disable(name)
-        return []
-
-    plan: list[EnabledPlugin] = []
-    not_enabled: list[str] = []
+        return prepared
     for name in selected:
         info = infos[name]
         if info.plugin_class is None:
             if names is not None or info.load_error:
-                not_enabled.append(f"autolog plugin {name!r} is not enabled: {info.state}")
+                prepared.not_enabled.append(f"plugin {name!r} is not enabled: {info.state}")
             continue
         # Options are checked even for plugins that end up unavailable: a typo is a typo.
+        _check_option_names(name, info.plugin_class.option_names(), plugin_options.get(name))
         options = info.plugin_class.make_options(plugin_options.get(name))
         if not info.available:
             if names is not None:
-                not_enabled.append(f"autolog plugin {name!r} is not enabled: {info.state}")
+                prepared.not_enabled.append(f"plugin {name!r} is not enabled: {info.state}")
             continue
-        plan.append(
+        prepared.plan.append(
             EnabledPlugin(
                 plugin=info.plugin_class(),
                 options=_inherit(options, log_every_n_steps, log_models),
@@ -105,19 +172,7 @@ def autolog(
                 extra_tags=tags,
             )
         )
-    # Only now, with every argument checked: a call that raises changes nothing.
-    safety.set_silent(silent)
-    for message in not_enabled:
-        safety.warn(message)
-    for enabled in plan:
-        registry.enable(enabled)
-    if plan:
-        try:
-            log_models = any(e.options.log_models is not False for e in plan)
-            session.get_backend().prepare(log_models=log_models)
-        except Exception as exc:  # only a head start: the first run does the work anyway
-            safety.report_failure("autolog", "warming up the first run", exc)
-    return sorted(e.plugin.name for e in plan)
+    return prepared
 
 
 def disable(frameworks: Iterable[str] | None = None) -> None:
@@ -142,12 +197,14 @@ def _validate_frameworks(frameworks: Iterable[str] | None) -> list[str] | None:
     if frameworks is None:
         return None
     if isinstance(frameworks, str):
-        frameworks = [frameworks]
+        # "keras,sklearn": the form of `autolog run --frameworks` and AUTOLOG_FRAMEWORKS.
+        frameworks = [part.strip() for part in frameworks.split(",") if part.strip()]
     try:
         names = list(frameworks)
     except TypeError:
         raise TypeError(
-            f"frameworks must be a list of plugin names or None, got {type(frameworks).__name__}"
+            "frameworks must be plugin names (a list, or one comma-separated string) or "
+            f"None, got {type(frameworks).__name__}"
         ) from None
     bad = [n for n in names if not isinstance(n, str)]
     if bad:
@@ -165,11 +222,56 @@ def _validate_flags(**flags: Any) -> None:
 
 
 def _validate_tags(extra_tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    """Every tag checked as MLflow would check it, so none is refused later, run by run."""
+    from autolog.batching import validation
+
     if extra_tags is None:
         return ()
     if not isinstance(extra_tags, Mapping):
         raise TypeError(f"extra_tags must be a mapping of str to str, got {extra_tags!r}")
-    return tuple((str(k), str(v)) for k, v in extra_tags.items())
+    tags: list[tuple[str, str]] = []
+    for key, value in extra_tags.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(
+                f"extra_tags must map str to str; the item {key!r}: {value!r} does not "
+                f"(key: {type(key).__name__}, value: {type(value).__name__})"
+            )
+        checked = validation.check_key(key)
+        if isinstance(checked, validation.Invalid):
+            raise ValueError(
+                f"extra_tags key {key!r} is not a valid MLflow tag name: {checked.reason}"
+            )
+        if len(value) > validation.MAX_TAG_VALUE_LENGTH:
+            raise ValueError(
+                f"extra_tags value of {key!r} has {len(value)} characters; MLflow tags hold "
+                f"at most {validation.MAX_TAG_VALUE_LENGTH}"
+            )
+        tags.append((checked, str(value)))
+    return tuple(tags)
+
+
+def _check_option_names(plugin: str, valid: list[str], given: Mapping[str, Any] | None) -> None:
+    unknown = sorted(set(given or ()) - set(valid))
+    if not unknown:
+        return
+    listed = ", ".join(f"{name!r}{_did_you_mean(name, valid)}" for name in unknown)
+    raise TypeError(
+        f"unknown option{'s' if len(unknown) > 1 else ''} {listed} for plugin {plugin!r}; "
+        f"valid options: {', '.join(valid)}"
+    )
+
+
+def _did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the nearest candidate, or nothing when none is near."""
+    near = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def unknown_frameworks_message(unknown: Iterable[str], available: Iterable[str]) -> str:
+    """What `autolog()` and ``autolog run`` say about plugin names nobody provides."""
+    available = sorted(available)
+    parts = [f"unknown framework {name!r}{_did_you_mean(name, available)}" for name in unknown]
+    return f"{'; '.join(parts)}; available plugins: {', '.join(available) or 'none'}"
 
 
 def available_plugins() -> dict[str, PluginInfo]:

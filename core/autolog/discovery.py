@@ -38,6 +38,10 @@ class PluginInfo:
     framework_version: str | None = None
     supported: str = ""
     disabled_by_env: bool = False
+    # The short forms shown by ``autolog plugins`` (one per entry of ``unmet``; the type
+    # and first line of ``load_error``); ``state`` has the whole sentences.
+    unmet_short: tuple[str, ...] = ()
+    load_error_short: str | None = None
 
     @property
     def available(self) -> bool:
@@ -55,6 +59,21 @@ class PluginInfo:
             return f"disabled by {env.AUTOLOG_DISABLED_PLUGINS}"
         if self.unmet:
             return "; ".join(self.unmet)
+        return "available"
+
+    @property
+    def short_state(self) -> str:
+        """`state` in one short phrase, e.g. ``tensorflow-estimator not installed``."""
+        if self.not_loaded:
+            return f"not loaded ({env.AUTOLOG_DISABLE_PLUGIN_AUTOLOAD})"
+        if self.load_error:
+            return f"failed to load ({self.load_error_short or 'see --verbose'})"
+        if self.disabled_by_env:
+            return f"disabled by {env.AUTOLOG_DISABLED_PLUGINS}"
+        if self.unmet:
+            short = self.unmet_short or self.unmet
+            more = f" (+{len(short) - 1} more)" if len(short) > 1 else ""
+            return f"{short[0]}{more}"
         return "available"
 
 
@@ -77,15 +96,46 @@ def _check_one(requirement: str) -> str | None:
     return None
 
 
+def _short_one(requirement: str) -> tuple[bool, str]:
+    """(installed?, short reason) for a requirement `_check_one` found unmet."""
+    req = Requirement(requirement)
+    version = _distribution_version(req.name)
+    if version is None:
+        return False, f"{req.name} not installed"
+    failing = [str(s) for s in req.specifier if not s.contains(version, prereleases=True)]
+    return True, f"needs {req.name} {','.join(failing)} ({version} installed)"
+
+
+def _unmet(item: str | tuple[str, ...]) -> tuple[str, str] | None:
+    """(sentence, short phrase) for one ``requires`` entry, or None when it is met.
+
+    Of several alternatives, the ones installed are what the user can act on (upgrade or
+    downgrade); when none is installed, the first names the one to install.
+    """
+    alternatives = (item,) if isinstance(item, str) else tuple(item)
+    reasons = [_check_one(alt) for alt in alternatives]
+    if any(reason is None for reason in reasons):
+        return None
+    shorts = [_short_one(alt) for alt in alternatives]
+    installed = [i for i, (present, _) in enumerate(shorts) if present]
+    if installed:
+        long = " or ".join(str(reasons[i]) for i in installed)
+        return long, shorts[installed[0]][1]
+    if len(alternatives) == 1:
+        return str(reasons[0]), shorts[0][1]
+    names = ", ".join(Requirement(alt).name for alt in alternatives)
+    return f"none of {names} is installed", shorts[0][1]
+
+
 def check_requirements(requires: Iterable[str | tuple[str, ...]]) -> tuple[str, ...]:
     """The unmet requirements, as readable sentences (empty: all met)."""
-    problems: list[str] = []
-    for item in requires:
-        alternatives = (item,) if isinstance(item, str) else tuple(item)
-        reasons = [_check_one(alt) for alt in alternatives]
-        if all(reason is not None for reason in reasons):
-            problems.append(" or ".join(r for r in reasons if r))
-    return tuple(problems)
+    return tuple(found[0] for item in requires if (found := _unmet(item)) is not None)
+
+
+def _check_requirements_short(requires: Iterable[str | tuple[str, ...]]) -> tuple[str, ...]:
+    shorts = [found[1] for item in requires if (found := _unmet(item)) is not None]
+    # A version that does not fit says more than a missing package (which may come with it).
+    return tuple(sorted(shorts, key=lambda short: not short.startswith("needs ")))
 
 
 def _framework_version(plugin_class: type[Plugin]) -> tuple[str | None, str | None]:
@@ -165,26 +215,37 @@ def _load(ep: importlib_metadata.EntryPoint, base: PluginInfo) -> PluginInfo:
     try:
         loaded = ep.load()
     except Exception as exc:  # a broken plugin must not take the others down
-        return dataclasses.replace(base, load_error=f"{type(exc).__name__}: {exc}")
+        return dataclasses.replace(
+            base,
+            load_error=f"{type(exc).__name__}: {exc}",
+            load_error_short=type(exc).__name__,
+        )
     if not (isinstance(loaded, type) and issubclass(loaded, Plugin)):
         return dataclasses.replace(
-            base, load_error=f"{ep.value} is {loaded!r}, not a subclass of autolog.Plugin"
+            base,
+            load_error=f"{ep.value} is {loaded!r}, not a subclass of autolog.Plugin",
+            load_error_short="not an autolog.Plugin",
         )
     if loaded.name != ep.name:
         return dataclasses.replace(
             base,
             load_error=f"entry point {ep.name!r} loads a plugin named {loaded.name!r}; "
             "the two names must be the same",
+            load_error_short=f"it is named {loaded.name!r}",
         )
     try:
         unmet = check_requirements(loaded.requires)
+        unmet_short = _check_requirements_short(loaded.requires)
     except Exception as exc:
-        return dataclasses.replace(base, load_error=f"bad requires: {exc}")
+        return dataclasses.replace(
+            base, load_error=f"bad requires: {exc}", load_error_short="bad requires"
+        )
     framework, version = _framework_version(loaded)
     return dataclasses.replace(
         base,
         plugin_class=loaded,
         unmet=unmet,
+        unmet_short=unmet_short,
         framework=framework,
         framework_version=version,
         supported=_supported(loaded),

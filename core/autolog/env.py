@@ -6,6 +6,8 @@
 ``AUTOLOG_FRAMEWORKS``              Comma-separated plugin names ``autolog run`` enables
                                     (empty: every available plugin).
 ``AUTOLOG_TESTING``                 ``1``: errors inside autolog raise instead of warning.
+``AUTOLOG_DEBUG``                   ``1``: autolog's warnings keep their exception details
+                                    and say where they were raised.
 ``AUTOLOG_SPOOL_DIR``               Where undeliverable data waits for ``autolog sync``
                                     (default: the user cache dir, ``.../autolog/spool``).
 ``AUTOLOG_DISABLE_PLUGIN_AUTOLOAD`` ``1``: load only plugins named in ``frameworks=`` or
@@ -31,6 +33,7 @@ from pathlib import Path
 AUTOLOG_DISABLED_PLUGINS = "AUTOLOG_DISABLED_PLUGINS"
 AUTOLOG_FRAMEWORKS = "AUTOLOG_FRAMEWORKS"
 AUTOLOG_TESTING = "AUTOLOG_TESTING"
+AUTOLOG_DEBUG = "AUTOLOG_DEBUG"
 AUTOLOG_SPOOL_DIR = "AUTOLOG_SPOOL_DIR"
 AUTOLOG_DISABLE_PLUGIN_AUTOLOAD = "AUTOLOG_DISABLE_PLUGIN_AUTOLOAD"
 AUTOLOG_OPTIONS = "AUTOLOG_OPTIONS"
@@ -53,6 +56,11 @@ def _names(name: str) -> frozenset[str]:
 def testing() -> bool:
     """Whether autolog's own errors should raise (``AUTOLOG_TESTING=1``)."""
     return _flag(AUTOLOG_TESTING)
+
+
+def debug() -> bool:
+    """Whether autolog's warnings are shown with every detail (``AUTOLOG_DEBUG=1``)."""
+    return _flag(AUTOLOG_DEBUG)
 
 
 def disabled_plugins() -> frozenset[str]:

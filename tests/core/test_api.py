@@ -19,17 +19,18 @@ def test_returns_the_enabled_names_and_skips_unavailable_plugins_quietly() -> No
     # A plugin that failed to load is named, with the reason, even when not requested.
     messages = [str(w.message) for w in caught if issubclass(w.category, autolog.AutologWarning)]
     assert any("toy_broken" in m and "broken on purpose" in m for m in messages)
-    assert not any(m.startswith("autolog plugin 'toy_future'") for m in messages)
+    assert not any(m.startswith("autolog: plugin 'toy_future'") for m in messages)
+    assert all(m.startswith("autolog: ") for m in messages)
 
 
 def test_unknown_framework_lists_the_available_plugins() -> None:
-    with pytest.raises(ValueError, match=r"unknown framework\(s\) \['nope'\].*'toy'"):
+    with pytest.raises(ValueError, match=r"unknown framework 'nope'; available plugins: .*toy"):
         autolog.autolog(frameworks=["toy", "nope"])
     assert registry.enabled_names() == []  # nothing changed
 
 
 def test_unknown_option_names_the_valid_ones() -> None:
-    with pytest.raises(TypeError, match=r"unknown option\(s\) \['colour'\].*log_final"):
+    with pytest.raises(TypeError, match=r"unknown option 'colour' for plugin 'toy'.*log_final"):
         autolog.autolog(frameworks=["toy"], toy={"colour": "red"})
     with pytest.raises(TypeError, match="unexpected keyword argument 'torch'"):
         autolog.autolog(torch={"x": 1})
@@ -41,7 +42,7 @@ def test_unknown_option_names_the_valid_ones() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"frameworks": 3}, "frameworks must be a list"),
+        ({"frameworks": 3}, "frameworks must be plugin names"),
         ({"frameworks": ["toy", 1]}, "plugin names"),
         ({"log_every_n_steps": 0}, "positive int"),
         ({"log_every_n_steps": True}, "positive int"),
@@ -115,3 +116,85 @@ def test_a_call_that_raises_leaves_silent_as_it_was() -> None:
     assert not safety.silent()
     with pytest.warns(autolog.AutologWarning, match="toy_future"):
         autolog.autolog(frameworks=["toy_future"])
+
+
+# Near names are suggested ---------------------------------------------------------------
+
+
+def test_a_misspelt_argument_suggests_the_argument_it_was_meant_to_be() -> None:
+    with pytest.raises(
+        TypeError, match=r"'log_every_n_step' \(did you mean 'log_every_n_steps'\?\)"
+    ):
+        autolog.autolog(log_every_n_step=1)
+    with pytest.raises(TypeError, match=r"'extra_tag' \(did you mean 'extra_tags'\?\)"):
+        autolog.autolog(extra_tag={"a": "b"})
+    assert registry.enabled_names() == []
+
+
+def test_a_misspelt_plugin_option_suggests_the_near_one() -> None:
+    with pytest.raises(
+        TypeError,
+        match=r"unknown option 'log_fnal' \(did you mean 'log_final'\?\) for plugin 'toy'; "
+        r"valid options: log_every_n_steps, log_models, log_final",
+    ):
+        autolog.autolog(frameworks=["toy"], toy={"log_fnal": False})
+    with pytest.raises(TypeError, match=r"'tyo' \(did you mean 'toy'\?\)"):
+        autolog.autolog(tyo={"log_final": False})
+    assert registry.enabled_names() == []
+
+
+def test_a_misspelt_framework_suggests_the_near_one() -> None:
+    with pytest.raises(
+        ValueError, match=r"unknown framework 'kears' \(did you mean 'keras'\?\); available"
+    ):
+        autolog.autolog(frameworks=["toy", "kears"])
+    with pytest.raises(ValueError, match=r"unknown framework 'zzz'; available plugins: keras, "):
+        autolog.autolog(frameworks="zzz")
+    assert registry.enabled_names() == []
+
+
+def test_frameworks_accepts_the_comma_form_of_the_command_line() -> None:
+    with pytest.warns(autolog.AutologWarning, match="'toy_future' is not enabled"):
+        assert autolog.autolog(frameworks="toy, toy_future") == ["toy"]
+    assert autolog.autolog(frameworks="toy,") == ["toy"]
+    autolog.disable("toy,toy_future")
+    assert registry.enabled_names() == []
+    with pytest.raises(ValueError, match=r"unknown framework 'toyy' \(did you mean 'toy'\?\)"):
+        autolog.autolog(frameworks="toy,toyy")
+
+
+# extra_tags are checked in full when autolog() is called --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tags", "error", "message"),
+    [
+        ({1: 2}, TypeError, r"extra_tags must map str to str; the item 1: 2 does not \(key: int"),
+        ({"a": None}, TypeError, r"the item 'a': None does not \(key: str, value: NoneType\)"),
+        ({"a": 3}, TypeError, r"the item 'a': 3 does not \(key: str, value: int\)"),
+        (
+            {"bad key!": "v"},
+            ValueError,
+            r"extra_tags key 'bad key!' is not a valid MLflow tag name: names may only contain",
+        ),
+        ({"../up": "v"}, ValueError, r"'\.\./up' is not a valid MLflow tag name: .*normalized"),
+        ({"k" * 251: "v"}, ValueError, r"at most 250 characters"),
+        ({"long": "x" * 8001}, ValueError, r"value of 'long' has 8001 characters; .* at most 8000"),
+    ],
+)
+def test_extra_tags_are_checked_as_mlflow_checks_them(tags, error, message) -> None:
+    autolog.autolog(frameworks=["toy"], extra_tags={"kept": "yes"})
+    with pytest.raises(error, match=message):
+        autolog.autolog(frameworks=["toy"], log_models=False, extra_tags=tags)
+    enabled = registry.enabled("toy")  # a call that raises changes nothing
+    assert dict(enabled.extra_tags) == {"kept": "yes"} and enabled.options.log_models is True
+
+
+def test_valid_extra_tags_reach_the_run(store) -> None:
+    tags = {"team": "vision", "path/like:tag-1.0": "x" * 8000}
+    autolog.autolog(frameworks=["toy"], extra_tags=tags)
+    import toyfw
+
+    toyfw.Model().fit(1)
+    run_tags = store.last_run().tags
+    assert run_tags["team"] == "vision" and run_tags["path/like:tag-1.0"] == "x" * 8000

@@ -11,11 +11,23 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.toy import TOYENV
 
 
+def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The test's environment (the toy plugins first on PYTHONPATH) with ``extra``; a
+    PYTHONPATH in ``extra`` goes before the inherited one, which finds this autolog."""
+    full = {**os.environ, **(extra or {})}
+    inherited = os.environ.get("PYTHONPATH", "")
+    paths = [*(extra or {}).get("PYTHONPATH", "").split(os.pathsep), TOYENV, inherited]
+    full["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
+    return full
+
+
 def autolog_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    full_env = {**os.environ, "PYTHONPATH": TOYENV, **(env or {})}
+    full_env = _env(env)
     return subprocess.run(
         [sys.executable, "-m", "autolog", *args],
         capture_output=True,
@@ -34,6 +46,7 @@ def test_plugins_table_lists_every_plugin_with_its_state() -> None:
     assert rows["toy"]["installed"] == "1.2.0"
     assert rows["toy"]["supported"] == "toyfw>=1.0,<2"
     assert rows["toy_future"]["state"] == "toyfw 1.2.0 is installed, the plugin supports >=9"
+    assert rows["toy_future"]["reason"] == "needs toyfw >=9 (1.2.0 installed)"
     assert "broken on purpose" in rows["toy_broken"]["state"]
     assert {"keras", "tf_estimator"} <= set(rows)
     table = autolog_cli("plugins")
@@ -137,7 +150,7 @@ def _start_run_command(tmp_path: Path) -> subprocess.Popen[bytes]:
             [sys.executable, "-m", "autolog", "run", "--", sys.executable, str(script)],
             stdout=out,
             stderr=err,
-            env={**os.environ, "PYTHONPATH": TOYENV},
+            env=_env(),
             start_new_session=True,  # a process group of its own, as a terminal gives it
         )
     deadline = time.monotonic() + 60
@@ -183,3 +196,158 @@ def test_run_of_a_file_that_is_not_executable_says_so(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert f"cannot run {str(script)!r}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Configuration errors stop `autolog run` before the command starts ------------------------
+
+MARKER_SCRIPT = "import pathlib\npathlib.Path('script-ran').write_text('yes')\n"
+
+
+def _run_marker(tmp_path: Path, *options: str, env: dict[str, str] | None = None):
+    (tmp_path / "train.py").write_text(MARKER_SCRIPT)
+    return autolog_cli(
+        "run",
+        *options,
+        "--",
+        sys.executable,
+        "train.py",
+        env={"COLUMNS": "80", **(env or {})},
+        cwd=tmp_path,
+    )
+
+
+def test_run_with_an_unknown_framework_stops_before_the_script_and_suggests(
+    tmp_path: Path,
+) -> None:
+    result = _run_marker(tmp_path, "--frameworks", "kears")
+    assert result.returncode == 2, result.stderr
+    assert not (tmp_path / "script-ran").exists()
+    error = " ".join(result.stderr.split())  # click wraps nothing, but be safe
+    assert "unknown framework 'kears' (did you mean 'keras'?)" in error
+    assert "available plugins: keras, " in error and "toy" in error
+    assert "Traceback" not in result.stderr
+
+
+def test_run_with_a_framework_from_the_environment_is_checked_too(tmp_path: Path) -> None:
+    result = _run_marker(tmp_path, env={"AUTOLOG_FRAMEWORKS": "toy,sklaern"})
+    assert result.returncode == 2
+    assert "unknown framework 'sklaern' (did you mean 'sklearn'?)" in result.stderr
+    assert not (tmp_path / "script-ran").exists()
+
+
+def test_an_option_that_is_not_ours_before_the_command_is_refused(tmp_path: Path) -> None:
+    result = _run_marker(tmp_path, "--epochs", "3")
+    assert result.returncode == 2
+    assert "No such option" in result.stderr and "--epochs" in result.stderr
+    assert not (tmp_path / "script-ran").exists()
+
+
+def test_everything_after_the_script_path_is_the_scripts(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(textwrap.dedent(SCRIPT))
+    # No `--`: parsing stops at the command, so `--epochs` and `--frameworks` are its own.
+    result = autolog_cli(
+        "run",
+        "--frameworks=toy",
+        sys.executable,
+        "train.py",
+        "--epochs",
+        "3",
+        "--frameworks",
+        "kears",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ENABLED=toy" in result.stdout
+    assert "ARGS=--epochs 3 --frameworks kears" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ('{"log_every_n_step": 1', "AUTOLOG_OPTIONS is not valid JSON"),
+        ('["toy"]', "AUTOLOG_OPTIONS must be a JSON object"),
+        ('{"log_every_n_step": 1}', "'log_every_n_step' (did you mean 'log_every_n_steps'?)"),
+        ('{"toy": {"log_fnal": false}}', "'log_fnal' (did you mean 'log_final'?)"),
+        ('{"log_models": "yes"}', "log_models must be True or False"),
+        ('{"extra_tags": {"bad key!": "v"}}', "'bad key!' is not a valid MLflow tag name"),
+    ],
+)
+def test_a_bad_autolog_options_variable_stops_before_the_script(
+    tmp_path: Path, options: str, message: str
+) -> None:
+    result = _run_marker(tmp_path, env={"AUTOLOG_OPTIONS": options})
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert not (tmp_path / "script-ran").exists()
+
+
+def test_run_options_override_autolog_options_and_reach_the_script(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(
+        "import json\nfrom autolog.registry import registry\n"
+        "e = registry.enabled('toy')\n"
+        "print('OPTS=' + json.dumps([e.options.log_every_n_steps, e.options.log_final, "
+        "dict(e.extra_tags)]))\n"
+    )
+    result = autolog_cli(
+        "run",
+        "--frameworks",
+        "toy",
+        "--log-every-n-steps",
+        "4",
+        "--tag",
+        "team=vision",
+        "--",
+        sys.executable,
+        "train.py",
+        env={
+            "AUTOLOG_OPTIONS": json.dumps(
+                {"log_every_n_steps": 9, "toy": {"log_final": False}, "extra_tags": {"a": "b"}}
+            )
+        },
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("OPTS="))
+    assert json.loads(line.removeprefix("OPTS=")) == [4, False, {"a": "b", "team": "vision"}]
+
+
+# `autolog plugins` on an 80-column terminal ----------------------------------------------
+
+
+def _table_rows(lines: list[str]) -> dict[str, str]:
+    """{plugin: its cells' text}, a row's wrapped lines joined."""
+    rows: dict[str, list[list[str]]] = {}
+    name = ""
+    for line in lines:
+        if not line.startswith("│"):
+            continue
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        name = cells[0] or name
+        rows.setdefault(name, []).append(cells)
+    return {
+        name: " | ".join(" ".join(filter(None, column)) for column in zip(*parts, strict=True))
+        for name, parts in rows.items()
+    }
+
+
+def test_plugins_table_fits_80_columns_with_one_short_reason_per_row() -> None:
+    result = autolog_cli("plugins", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, result.stdout
+    rows = _table_rows(lines)
+    assert "would be enabled" in rows["toy"]
+    assert "needs toyfw >=9 (1.2.0 installed)" in rows["toy_future"]
+    assert "failed to load (ImportError)" in rows["toy_broken"]
+    assert "broken on purpose" not in result.stdout  # the detail is for --verbose
+
+
+def test_plugins_verbose_gives_the_whole_reasons() -> None:
+    result = autolog_cli("plugins", "--verbose", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    text = " ".join(result.stdout.split())
+    assert "state: failed to load: ImportError: this plugin is broken on purpose" in text
+    assert "state: toyfw 1.2.0 is installed, the plugin supports >=9" in text
+    assert "entry point: autolog_toy.variants:FuturePlugin" in text
+    assert "distribution: autolog-toy" in text

@@ -23,12 +23,19 @@ from autolog import env
 from autolog.batching import runs, transport
 from autolog.batching.chunks import Chunk, ChunkBuilder
 from autolog.batching.errors import Reporter
-from autolog.batching.spool import SUFFIX, SpoolBusy, SpoolFile, SpoolGone, read_spool
+from autolog.batching.spool import (
+    SUFFIX,
+    SpoolBusy,
+    SpoolContents,
+    SpoolFile,
+    SpoolGone,
+    read_spool,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-__all__ = ["Delivery", "SyncReport", "deliver", "sync_spool"]
+__all__ = ["Delivery", "PendingFile", "SyncReport", "deliver", "pending_files", "sync_spool"]
 
 
 @dataclasses.dataclass
@@ -107,6 +114,8 @@ def deliver(
                 )
 
             outcome, error = transport.call(upload, retry)
+            if on_progress is not None and outcome in ("ok", "item"):
+                on_progress(1)  # an artifact counts as one item, like one value
             if outcome == "item":
                 reporter.invalid("artifact", str(local), _describe(outcome, error))
             elif outcome != "ok":
@@ -232,6 +241,7 @@ class SyncReport:
     rejected: int = 0  # items the store refused (reported, then dropped)
     runs_created: list[str] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
+    stores: list[str] = dataclasses.field(default_factory=list)  # tracking URIs written to
 
     @property
     def ok(self) -> bool:
@@ -288,7 +298,7 @@ def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], None]]:
         TextColumn("[bold]autolog sync"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("values"),
+        TextColumn("values and artifacts"),
         TimeRemainingColumn(),
     ) as bar:
         task = bar.add_task("sync", total=total)
@@ -302,6 +312,7 @@ def sync_spool(
     tracking_uri: str | None = None,
     retry_timeout: float = 15.0,
     request_timeout: float = 30.0,
+    on_progress: Callable[[int], None] | None = None,
 ) -> SyncReport:
     """Deliver every spool file in ``path`` (default: the spool dir), or that one file.
 
@@ -311,6 +322,8 @@ def sync_spool(
         tracking_uri: Send to this store instead of the one each file was written for.
         retry_timeout: How long one request is retried before its file is left for later.
         request_timeout: Timeout of one HTTP request.
+        on_progress: Called with the number of values and artifacts delivered as they
+            are (a caller's own progress bar; ``progress`` is then ignored).
     """
     target = Path(path).expanduser() if path is not None else env.spool_dir()
     report = SyncReport(spool=target)
@@ -319,9 +332,11 @@ def sync_spool(
     total = 0
     for file in files:
         with contextlib.suppress(Exception):
-            total += read_spool(file).pending_values
+            contents = read_spool(file)
+            total += contents.pending_values + _pending_artifacts(contents)
     unreachable: set[str] = set()
-    with _progress_bar(progress, total) as advance:
+    with _progress_bar(progress and on_progress is None, total) as bar:
+        advance = on_progress or bar
         for file in files:
             try:
                 spool = SpoolFile.open(file)
@@ -346,6 +361,9 @@ def sync_spool(
                 report.failed += 1
                 report.problems.append(f"{file.name}: {type(exc).__name__}: {exc}")
                 continue
+            wrote = delivery.values or delivery.artifacts or delivery.created or delivery.complete
+            if uri and wrote and uri not in report.stores:
+                report.stores.append(uri)
             report.values += delivery.values
             report.artifacts += delivery.artifacts
             report.rejected += delivery.rejected
@@ -412,3 +430,54 @@ def _sync_one(
         ),
         uri,
     )
+
+
+def _pending_artifacts(contents: SpoolContents) -> int:
+    return sum(1 for record in contents.pending if record["k"] == "artifact")
+
+
+@dataclasses.dataclass
+class PendingFile:
+    """What one spool file would deliver (`pending_files`, for ``autolog sync --dry-run``)."""
+
+    path: Path
+    tracking_uri: str | None  # where it would go (``tracking_uri=`` given, or the file's)
+    run_id: str | None  # None: the run does not exist yet and would be created
+    run_name: str | None
+    experiment: str | None  # the experiment id or name a run to create goes to
+    values: int
+    artifacts: int
+    end_status: str | None  # the status the run would be ended with, if the file ends it
+    problems: list[str]
+
+
+def pending_files(
+    path: Path | None = None, *, tracking_uri: str | None = None
+) -> list[PendingFile]:
+    """What `sync_spool` would deliver from ``path``, read from the files; nothing is sent."""
+    target = Path(path).expanduser() if path is not None else env.spool_dir()
+    found: list[PendingFile] = []
+    for file in _spool_files(target):
+        try:
+            contents = read_spool(file)
+        except OSError as exc:
+            found.append(
+                PendingFile(file, None, None, None, None, 0, 0, None, [f"cannot read ({exc})"])
+            )
+            continue
+        create = contents.header.get("create") or {}
+        ends = [r["status"] for r in contents.pending if r["k"] == "end"]
+        found.append(
+            PendingFile(
+                path=file,
+                tracking_uri=tracking_uri or contents.header.get("tracking_uri"),
+                run_id=contents.run_id,
+                run_name=create.get("run_name"),
+                experiment=create.get("experiment_id") or create.get("experiment_name"),
+                values=contents.pending_values,
+                artifacts=_pending_artifacts(contents),
+                end_status=ends[-1] if ends else None,
+                problems=list(contents.problems),
+            )
+        )
+    return found
