@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
+from autolog._version import __version__
 from autolog.api import autolog, available_plugins, disable
 from autolog.plugin import (
     Call,

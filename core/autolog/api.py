@@ -14,7 +14,7 @@ from typing import Any
 
 from autolog import discovery, safety, session
 from autolog.discovery import PluginInfo
-from autolog.plugin import PluginOptions
+from autolog.plugin import Plugin, PluginOptions, check_declaration
 from autolog.registry import EnabledPlugin, registry
 
 __all__ = ["autolog", "available_plugins", "disable"]
@@ -22,6 +22,7 @@ __all__ = ["autolog", "available_plugins", "disable"]
 # autolog()'s own keyword arguments, suggested back when one is misspelt.
 _ARGUMENTS = (
     "frameworks",
+    "plugins",
     "disable",
     "exclusive",
     "silent",
@@ -34,6 +35,7 @@ _ARGUMENTS = (
 def autolog(
     frameworks: Iterable[str] | None = None,
     *,
+    plugins: Iterable[type[Plugin]] | None = None,
     disable: bool = False,
     exclusive: bool = False,
     silent: bool = False,
@@ -47,6 +49,11 @@ def autolog(
     Args:
         frameworks: plugin names (``["keras"]``); ``None`` means every discovered plugin
             whose framework is installed. An unknown name raises ``ValueError``.
+        plugins: plugin classes to enable that are not installed as entry points, for
+            trying or testing one (``plugins=[MyPlugin]``). Each is checked like an
+            installed plugin (its declaration, its ``requires`` against installed
+            metadata); its options go under its ``name`` and ``disable([name])`` turns it
+            off. With ``frameworks=None``, only these plugins are enabled.
         disable: turn the selected plugins off and restore every patched object.
         exclusive: never log into a run the user started; such calls are not logged.
         silent: no warnings or messages from autolog.
@@ -61,6 +68,7 @@ def autolog(
     """
     prepared = _prepare(
         frameworks,
+        plugins=plugins,
         disable=disable,
         exclusive=exclusive,
         silent=silent,
@@ -110,6 +118,7 @@ class _Prepared:
 def _prepare(
     frameworks: Iterable[str] | None,
     *,
+    plugins: Iterable[type[Plugin]] | None = None,
     disable: bool = False,
     exclusive: bool = False,
     silent: bool = False,
@@ -120,6 +129,7 @@ def _prepare(
 ) -> _Prepared:
     """Check every argument and work out what `autolog` will do; change nothing."""
     names = _validate_frameworks(frameworks)
+    classes = _validate_plugins(plugins)
     _validate_flags(
         disable=disable,
         exclusive=exclusive,
@@ -130,6 +140,19 @@ def _prepare(
     tags = _validate_tags(extra_tags)
 
     infos = discovery.discover(requested=names)
+    for cls in classes:
+        installed = infos.get(cls.name)
+        if installed is not None and installed.plugin_class not in (None, cls):
+            raise ValueError(
+                f"plugins holds {_where(cls)}, named {cls.name!r} like the installed plugin "
+                f"{installed.entry_point} (from {installed.distribution}); give it another name"
+            )
+        infos[cls.name] = discovery.describe(cls)
+    given = [cls.name for cls in classes]
+    if names is None and given:
+        names = given
+    elif names is not None:
+        names = list(dict.fromkeys([*names, *given]))
     if names is not None:
         unknown = [name for name in names if name not in infos]
         if unknown:
@@ -210,6 +233,46 @@ def _validate_frameworks(frameworks: Iterable[str] | None) -> list[str] | None:
     if bad:
         raise TypeError(f"frameworks must hold plugin names (strings), got {bad!r}")
     return list(dict.fromkeys(names))
+
+
+def _where(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _validate_plugins(plugins: Iterable[type[Plugin]] | None) -> list[type[Plugin]]:
+    """The plugin classes given to ``plugins=``, each checked as a declared plugin."""
+    if plugins is None:
+        return []
+    if isinstance(plugins, (type, str, Plugin)):
+        shown = plugins.__name__ if isinstance(plugins, type) else repr(plugins)
+        raise TypeError(
+            f"plugins must be a list of Plugin classes, got {shown}; write plugins=[{shown}]"
+        )
+    try:
+        items = list(plugins)
+    except TypeError:
+        raise TypeError(
+            f"plugins must be a list of Plugin classes, got {type(plugins).__name__}"
+        ) from None
+    classes: list[type[Plugin]] = []
+    for item in items:
+        if isinstance(item, Plugin):
+            raise TypeError(
+                f"plugins holds an instance of {_where(type(item))}; pass the class itself"
+            )
+        if not (isinstance(item, type) and issubclass(item, Plugin)):
+            raise TypeError(f"plugins holds {item!r}, which is not a subclass of autolog.Plugin")
+        if item is Plugin or item.__dict__.get("_abstract", False):
+            raise TypeError(f"plugins holds {_where(item)}, an abstract plugin class")
+        check_declaration(item)  # it may have changed since its class statement ran
+        twin = next((c for c in classes if c.name == item.name and c is not item), None)
+        if twin is not None:
+            raise ValueError(
+                f"plugins holds two plugins named {item.name!r}: {_where(twin)} and {_where(item)}"
+            )
+        if item not in classes:
+            classes.append(item)
+    return classes
 
 
 def _validate_flags(**flags: Any) -> None:

@@ -17,7 +17,7 @@ from packaging.requirements import Requirement
 from autolog import env, safety
 from autolog.plugin import Plugin
 
-__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "check_requirements", "discover"]
+__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "check_requirements", "describe", "discover"]
 
 ENTRY_POINT_GROUP = "autolog.plugins"
 SHIPPED_DISTRIBUTION = "autolog-core"
@@ -233,6 +233,24 @@ def _load(ep: importlib_metadata.EntryPoint, base: PluginInfo) -> PluginInfo:
             "the two names must be the same",
             load_error_short=f"it is named {loaded.name!r}",
         )
+    return _checked(base, loaded)
+
+
+def describe(plugin_class: type[Plugin]) -> PluginInfo:
+    """A plugin class that is not installed (``autolog(plugins=[...])``), checked as
+    `discover` checks an installed one: its ``requires`` against installed metadata, and
+    ``AUTOLOG_DISABLED_PLUGINS``. Its `PluginInfo.entry_point` is ``module:qualname``."""
+    disabled = env.disabled_plugins()
+    base = PluginInfo(
+        name=plugin_class.name,
+        entry_point=f"{plugin_class.__module__}:{plugin_class.__qualname__}",
+        distribution=None,
+        disabled_by_env="*" in disabled or plugin_class.name in disabled,
+    )
+    return _checked(base, plugin_class)
+
+
+def _checked(base: PluginInfo, loaded: type[Plugin]) -> PluginInfo:
     try:
         unmet = check_requirements(loaded.requires)
         unmet_short = _check_requirements_short(loaded.requires)

@@ -14,12 +14,13 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from autolog import __version__, safety, session
+from autolog import safety, session
+from autolog._version import __version__
+from autolog.applied import Applied, EnabledLookup, EnabledPlugin
 from autolog.plugin import Call, Patch
 from autolog.redaction import redact_mapping
 
 if TYPE_CHECKING:
-    from autolog.registry import Applied, EnabledPlugin
     from autolog.session import ManagedSink
 
 __all__ = ["make_wrapper_function"]
@@ -39,8 +40,13 @@ class _Plan:
         self.token: Any = None
 
 
-def make_wrapper_function(applied: Applied) -> WrapperFunction:
-    """The wrapt wrapper function for one applied patch."""
+def make_wrapper_function(applied: Applied, lookup: EnabledLookup) -> WrapperFunction:
+    """The wrapt wrapper function for one applied patch.
+
+    ``lookup(plugin_name)`` is asked on every call whether the plugin is still enabled
+    (and with which options); the registry passes its own `Registry.enabled`, so this
+    module never imports the registry.
+    """
     if applied.is_async:
 
         def async_wrapper(
@@ -49,14 +55,14 @@ def make_wrapper_function(applied: Applied) -> WrapperFunction:
             args: tuple[Any, ...],
             kwargs: dict[str, Any],
         ) -> Any:
-            return _call_async(applied, wrapped, instance, args, kwargs)
+            return _call_async(applied, lookup, wrapped, instance, args, kwargs)
 
         return async_wrapper
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        plan = _prepare(applied, instance, args, kwargs)
+        plan = _prepare(applied, lookup, instance, args, kwargs)
         if plan is None:
             return wrapped(*args, **kwargs)
         call_args, call_kwargs = _arguments_for(plan, args, kwargs)
@@ -73,12 +79,13 @@ def make_wrapper_function(applied: Applied) -> WrapperFunction:
 
 async def _call_async(
     applied: Applied,
+    lookup: EnabledLookup,
     wrapped: Callable[..., Any],
     instance: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> Any:
-    plan = _prepare(applied, instance, args, kwargs)
+    plan = _prepare(applied, lookup, instance, args, kwargs)
     if plan is None:
         return await wrapped(*args, **kwargs)
     call_args, call_kwargs = _arguments_for(plan, args, kwargs)
@@ -107,12 +114,14 @@ def _arguments_for(
 
 
 def _prepare(
-    applied: Applied, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    applied: Applied,
+    lookup: EnabledLookup,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> _Plan | None:
     """Decide and set up; ``None`` means: run the original untouched."""
-    from autolog.registry import registry
-
-    enabled = registry.enabled(applied.plugin_name) if applied.active else None
+    enabled = lookup(applied.plugin_name) if applied.active else None
     if enabled is None:
         return None
     patch = applied.patch

@@ -30,6 +30,7 @@ __all__ = [
     "PluginDeclarationError",
     "PluginOptions",
     "RunSink",
+    "check_declaration",
     "guard",
 ]
 
@@ -215,6 +216,14 @@ class Patch:
             ``fit`` logs once), ``"join"`` runs the hooks and logs into the outer run.
         optional: the target may be absent in some framework versions; absence is not
             reported as an error.
+        reexported_by: the other modules that re-export a module-level target
+            (``from xgboost.training import train`` in ``xgboost/__init__.py``): each item is
+            a module name, or ``"module:name"`` when the re-export goes by another name.
+            Patching a function replaces one binding; a copy that another module took at
+            import would still call the original. The registry patches every such binding
+            with the same wrapper once its module is imported, and puts back the original
+            in each on disable. The conformance kit fails a plugin whose target is reachable,
+            unpatched, under another public name of the framework's package.
     """
 
     target: str
@@ -226,6 +235,7 @@ class Patch:
     reuse_instance_run: bool = False
     nested: Literal["skip", "join"] = "skip"
     optional: bool = False
+    reexported_by: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         match = _TARGET.match(self.target)
@@ -233,6 +243,7 @@ class Patch:
             raise PluginDeclarationError(
                 f"Patch target {self.target!r} is not of the form 'package.module:Qualname.attr'"
             )
+        self._check_reexports()
         if isinstance(self.capture, str):
             raise PluginDeclarationError(
                 f"Patch({self.target!r}).capture must be a sequence of argument names, "
@@ -258,6 +269,35 @@ class Patch:
             raise PluginDeclarationError(
                 f"Patch({self.target!r}): reuse_instance_run needs owns_run=True"
             )
+
+    def _check_reexports(self) -> None:
+        if isinstance(self.reexported_by, str):
+            raise PluginDeclarationError(
+                f"Patch({self.target!r}).reexported_by must be a sequence of module names, "
+                f"not the string {self.reexported_by!r}; write ({self.reexported_by!r},)"
+            )
+        object.__setattr__(self, "reexported_by", tuple(self.reexported_by))
+        if self.reexported_by and len(self.path) != 1:
+            raise PluginDeclarationError(
+                f"Patch({self.target!r}).reexported_by is for module-level functions: a "
+                "method is patched on its class, which every re-export of the class shares"
+            )
+        for item in self.reexported_by:
+            module, sep, name = item.partition(":") if isinstance(item, str) else ("", "", "")
+            if not _TARGET.match(f"{module}:{name if sep else 'x'}"):
+                raise PluginDeclarationError(
+                    f"Patch({self.target!r}).reexported_by holds {item!r}, which is not a "
+                    "module name or 'module:name'"
+                )
+
+    @property
+    def reexports(self) -> tuple[tuple[str, str], ...]:
+        """`reexported_by` as ``(module, attribute)`` pairs."""
+        pairs = []
+        for item in self.reexported_by:
+            module, sep, name = item.partition(":")
+            pairs.append((module, name if sep else self.path[-1]))
+        return tuple(pairs)
 
     @property
     def module(self) -> str:
@@ -442,39 +482,7 @@ class Plugin:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("_abstract", False):
             return
-        where = f"{cls.__module__}.{cls.__qualname__}"
-        name = getattr(cls, "name", None)
-        if not isinstance(name, str) or not _PLUGIN_NAME.match(name):
-            raise PluginDeclarationError(
-                f"{where}.name must be a lowercase identifier like 'keras', got {name!r}"
-            )
-        for req in cls.requires:
-            for alt in (req,) if isinstance(req, str) else req:
-                try:
-                    Requirement(alt)
-                except (InvalidRequirement, TypeError) as exc:
-                    raise PluginDeclarationError(
-                        f"{where}.requires holds {alt!r}, not a PEP 508 requirement: {exc}"
-                    ) from exc
-        patches = cls.patches
-        if isinstance(patches, Patch) or not isinstance(patches, Sequence):
-            raise PluginDeclarationError(f"{where}.patches must be a sequence of Patch")
-        for patch in patches:
-            if not isinstance(patch, Patch):
-                raise PluginDeclarationError(f"{where}.patches holds {patch!r}, not a Patch")
-        targets = [p.target for p in patches]
-        duplicates = sorted({t for t in targets if targets.count(t) > 1})
-        if duplicates:
-            raise PluginDeclarationError(f"{where}.patches wraps {duplicates} more than once")
-        opts = cls.options_type
-        if not (
-            isinstance(opts, type)
-            and issubclass(opts, PluginOptions)
-            and dataclasses.is_dataclass(opts)
-        ):
-            raise PluginDeclarationError(
-                f"{where}.options_type must be a dataclass subclassing autolog.PluginOptions"
-            )
+        check_declaration(cls)
         if cls.framework is None and cls.requires:
             first = cls.requires[0]
             cls.framework = Requirement(first if isinstance(first, str) else first[0]).name
@@ -505,3 +513,46 @@ class Plugin:
         options = cls.options_type(**given)
         check_common_options(options, where=f"options for plugin {cls.name!r}")
         return options
+
+
+def check_declaration(cls: type[Plugin]) -> None:
+    """Raise `PluginDeclarationError` naming ``cls`` when its declaration breaks the contract.
+
+    Run when a `Plugin` subclass is created, and again when a class is handed to
+    ``autolog.autolog(plugins=[...])`` (its attributes may have changed since): the name
+    is a lowercase identifier, every ``requires`` item a PEP 508 requirement, ``patches``
+    a sequence of distinct `Patch` targets, ``options_type`` a `PluginOptions` dataclass.
+    """
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not _PLUGIN_NAME.match(name):
+        raise PluginDeclarationError(
+            f"{where}.name must be a lowercase identifier like 'keras', got {name!r}"
+        )
+    for req in cls.requires:
+        for alt in (req,) if isinstance(req, str) else req:
+            try:
+                Requirement(alt)
+            except (InvalidRequirement, TypeError) as exc:
+                raise PluginDeclarationError(
+                    f"{where}.requires holds {alt!r}, not a PEP 508 requirement: {exc}"
+                ) from exc
+    patches = cls.patches
+    if isinstance(patches, (Patch, str)) or not isinstance(patches, Sequence):
+        raise PluginDeclarationError(f"{where}.patches must be a sequence of Patch")
+    for patch in patches:
+        if not isinstance(patch, Patch):
+            raise PluginDeclarationError(f"{where}.patches holds {patch!r}, not a Patch")
+    targets = [p.target for p in patches]
+    duplicates = sorted({t for t in targets if targets.count(t) > 1})
+    if duplicates:
+        raise PluginDeclarationError(f"{where}.patches wraps {duplicates} more than once")
+    opts = cls.options_type
+    if not (
+        isinstance(opts, type)
+        and issubclass(opts, PluginOptions)
+        and dataclasses.is_dataclass(opts)
+    ):
+        raise PluginDeclarationError(
+            f"{where}.options_type must be a dataclass subclassing autolog.PluginOptions"
+        )

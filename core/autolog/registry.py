@@ -6,6 +6,10 @@ target module itself. A class attribute is patched on the class in the MRO that 
 the raw ``__dict__`` value is recorded so that disabling puts back the very same object.
 Applying is idempotent per (plugin, target, owner): enabling twice wraps once.
 
+A module-level target's re-exports (`Patch.reexported_by`) get the same wrapper when
+their module has been imported, and their original back on disable. `locate` and
+`is_patched` are the public questions a test (and the conformance kit) asks.
+
 What happens inside a wrapped call is `autolog.interception`'s business.
 """
 
@@ -23,40 +27,25 @@ from typing import TYPE_CHECKING, Any, SupportsIndex
 import wrapt
 
 from autolog import safety
+from autolog.applied import Applied, EnabledLookup, EnabledPlugin
 from autolog.importhooks import ImportWatcher
-from autolog.plugin import Patch, Plugin, PluginOptions
+from autolog.interception import make_wrapper_function
+from autolog.plugin import Patch
 
-__all__ = ["EnabledPlugin", "PatchError", "Registry", "registry"]
+__all__ = [
+    "Applied",
+    "EnabledPlugin",
+    "Location",
+    "PatchError",
+    "Registry",
+    "is_patched",
+    "locate",
+    "registry",
+]
 
 
 class PatchError(Exception):
     """A patch target cannot be wrapped (missing, or of a kind autolog refuses)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class EnabledPlugin:
-    """A plugin as enabled: its instance and effective options."""
-
-    plugin: Plugin
-    options: PluginOptions
-    exclusive: bool = False
-    extra_tags: tuple[tuple[str, str], ...] = ()
-
-
-@dataclasses.dataclass
-class Applied:
-    """One patch as applied on one owner object."""
-
-    plugin_name: str
-    patch: Patch
-    owner: Any
-    attr: str
-    original: Any
-    replacement: Any
-    own_attribute: bool
-    signature: inspect.Signature
-    is_async: bool
-    active: bool = True
 
 
 if TYPE_CHECKING:
@@ -150,7 +139,8 @@ class Registry:
         with self._lock:
             self._enabled[name] = enabled
             for patch in enabled.plugin.patches:
-                self._watcher.watch(patch.module)
+                for module_name in _modules_of(patch):
+                    self._watcher.watch(module_name)
                 module = sys.modules.get(patch.module)
                 if module is not None:
                     self._apply_safely(name, patch, module)
@@ -163,11 +153,15 @@ class Registry:
                 self._restore(self._applied.pop(key))
             if enabled is not None:
                 still_needed = {
-                    p.module for other in self._enabled.values() for p in other.plugin.patches
+                    m
+                    for other in self._enabled.values()
+                    for p in other.plugin.patches
+                    for m in _modules_of(p)
                 }
                 for patch in enabled.plugin.patches:
-                    if patch.module not in still_needed:
-                        self._watcher.unwatch(patch.module)
+                    for module_name in _modules_of(patch):
+                        if module_name not in still_needed:
+                            self._watcher.unwatch(module_name)
 
     def disable_all(self) -> None:
         with self._lock:
@@ -182,19 +176,31 @@ class Registry:
                 for patch in enabled.plugin.patches:
                     if patch.module == module.__name__:
                         self._apply_safely(name, patch, module)
+                    for module_name, attr in patch.reexports:
+                        if module_name == module.__name__:
+                            self._reexport_safely(name, patch, module, attr)
 
     def _apply_safely(self, plugin_name: str, patch: Patch, module: ModuleType) -> None:
+        self._guarded(plugin_name, patch, patch.target, self._apply, module)
+
+    def _reexport_safely(
+        self, plugin_name: str, patch: Patch, module: ModuleType, attr: str
+    ) -> None:
+        where = f"{module.__name__}:{attr} (a re-export of {patch.target})"
+        self._guarded(plugin_name, patch, where, self._reexport, module, attr)
+
+    def _guarded(self, plugin_name: str, patch: Patch, where: str, apply: Any, *args: Any) -> None:
         try:
-            self._apply(plugin_name, patch, module)
+            apply(plugin_name, patch, *args)
         except PatchError as exc:
             if patch.optional:
                 return
             safety.warn(
-                f"autolog plugin {plugin_name!r} cannot patch {patch.target}: {exc}",
-                once_key=("patch", plugin_name, patch.target),
+                f"autolog plugin {plugin_name!r} cannot patch {where}: {exc}",
+                once_key=("patch", plugin_name, where),
             )
         except Exception as exc:
-            safety.report_failure(plugin_name, f"patching {patch.target}", exc)
+            safety.report_failure(plugin_name, f"patching {where}", exc)
 
     # Applying --------------------------------------------------------------------------------
 
@@ -220,9 +226,39 @@ class Registry:
                 mine, patch=patch, owner=owner, attr=attr, original=mine.original, own_attribute=own
             )
             return
-        applied = _build(plugin_name, patch, owner, attr, raw, own)
+        applied = _build(plugin_name, patch, owner, attr, raw, own, self.enabled)
         setattr(owner, attr, applied.replacement)
         self._applied[key] = applied
+        for module_name, reexported_as in patch.reexports:
+            reexporter = sys.modules.get(module_name)
+            # A module still running its body (the package whose __init__ is importing the
+            # target's module right now) is handled when its own import completes.
+            if reexporter is not None and not _initializing(reexporter):
+                self._reexport_safely(plugin_name, patch, reexporter, reexported_as)
+
+    def _reexport(self, plugin_name: str, patch: Patch, module: ModuleType, attr: str) -> None:
+        """Give ``module.attr``, a copy of the binding `patch` wrapped, the same wrapper."""
+        target_module = sys.modules.get(patch.module)
+        main = self._applied.get((plugin_name, patch.target, id(target_module)))
+        if main is None or not main.active:
+            return  # the target itself is not patched (missing, or not imported yet)
+        key = (plugin_name, f"{patch.target} as {module.__name__}:{attr}", id(module))
+        existing = self._applied.get(key)
+        if existing is not None and existing.owner is module:
+            return
+        namespace = vars(module)
+        if attr not in namespace:
+            raise PatchError(f"{module.__name__} has no attribute {attr!r} to re-export it")
+        current = namespace[attr]
+        if current is not main.replacement:  # else: it took the wrapper at import
+            if current is not main.original:
+                raise PatchError(
+                    f"{module.__name__}.{attr} is not the same object as {patch.target}"
+                )
+            setattr(module, attr, main.replacement)
+        self._applied[key] = dataclasses.replace(
+            main, owner=module, attr=attr, own_attribute=True, active=True
+        )
 
     def _restore(self, applied: Applied) -> None:
         applied.active = False
@@ -251,6 +287,70 @@ class Registry:
             obj = obj.__wrapped__
 
 
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """Where a patch target is defined, as `locate` found it.
+
+    Attributes:
+        owner: the object the patch lands on: the module, or the class in the MRO that
+            defines the attribute (or an instance, for a method it inherits).
+        attr: the attribute's name on ``owner``.
+        value: what ``owner.__dict__[attr]`` held when located (the raw object: a
+            ``property``, ``classmethod`` or function, not what attribute access returns).
+        own: whether ``owner`` defines the attribute itself (``False``: an instance's
+            inherited method, patched on the instance only).
+    """
+
+    owner: Any
+    attr: str
+    value: Any
+    own: bool
+
+    def current(self) -> Any:
+        """What the owner holds under `attr` now (the raw object, as `value`)."""
+        return _raw_attribute(self.owner, self.attr)
+
+
+def locate(target: str | Patch) -> Location:
+    """Where a target (``"module:Qualname.attr"`` or a `Patch`) is defined, right now.
+
+    Imports nothing: the target's module must already be imported. Raises `PatchError`
+    naming what is missing. The registry patches exactly this location.
+    """
+    patch = target if isinstance(target, Patch) else Patch(target)
+    module = sys.modules.get(patch.module)
+    if module is None:
+        raise PatchError(f"module {patch.module!r} is not imported")
+    *parents, attr = patch.path
+    parent: Any = module
+    for part in parents:
+        try:
+            parent = getattr(parent, part)
+        except AttributeError:
+            raise PatchError(f"{module.__name__} has no attribute path {part!r}") from None
+    owner, raw, own = _locate(parent, attr)
+    return Location(owner, attr, raw, own)
+
+
+def is_patched(obj: Any) -> bool:
+    """Whether ``obj`` is a wrapper autolog put in place.
+
+    ``obj`` is a function as found in a module, or a raw class attribute (as in
+    ``vars(cls)`` or `Location.current`); for a ``property`` its getter is checked.
+    """
+    if isinstance(obj, property):
+        obj = obj.fget
+    return isinstance(obj, _AutologWrapper)
+
+
+def _modules_of(patch: Patch) -> list[str]:
+    return [patch.module, *(module for module, _ in patch.reexports)]
+
+
+def _initializing(module: ModuleType) -> bool:
+    return bool(getattr(getattr(module, "__spec__", None), "_initializing", False))
+
+
 def _raw_attribute(owner: Any, attr: str) -> Any:
     namespace = getattr(owner, "__dict__", {})
     if attr in namespace:
@@ -274,9 +374,15 @@ def _locate(parent: Any, attr: str) -> tuple[Any, Any, bool]:
     return parent, getattr(parent, attr), False
 
 
-def _build(plugin_name: str, patch: Patch, owner: Any, attr: str, raw: Any, own: bool) -> Applied:
-    from autolog.interception import make_wrapper_function
-
+def _build(
+    plugin_name: str,
+    patch: Patch,
+    owner: Any,
+    attr: str,
+    raw: Any,
+    own: bool,
+    lookup: EnabledLookup,
+) -> Applied:
     in_class = isinstance(owner, type)
     if isinstance(raw, property):
         if raw.fget is None:
@@ -312,7 +418,7 @@ def _build(plugin_name: str, patch: Patch, owner: Any, attr: str, raw: Any, own:
         signature=signature,
         is_async=inspect.iscoroutinefunction(func),
     )
-    wrapper_function = make_wrapper_function(applied)
+    wrapper_function = make_wrapper_function(applied, lookup)
     if isinstance(raw, property):
         getter = _AutologWrapper(func, wrapper_function)
         getter._self_autolog_applied = applied

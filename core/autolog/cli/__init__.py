@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from autolog import __version__
+from autolog._version import __version__
 from autolog.cli import plugins, run, sync  # the modules stay reachable by these names
 
 __all__ = ["main"]

@@ -3,8 +3,14 @@
 `check_plugin` exercises the guarantees the core makes for every plugin: patches
 land on the right objects, signatures and names survive wrapping, enabling twice wraps
 once, disabling restores the very same objects, enable/disable races from several threads
-leave a consistent state, an exception in the plugin's hooks never breaks the user's call,
-and (in fresh subprocesses) every ordering of import/enable/disable gives the same result.
+leave a consistent state, no target stays reachable unpatched under another public name of
+the framework's package (a re-export the plugin did not name), an exception in the plugin's
+hooks never breaks the user's call, and (in fresh subprocesses) every ordering of
+import/enable/disable gives the same result.
+
+The kit uses only public names of the core (`autolog.registry.locate`,
+`autolog.registry.is_patched`, `autolog.discovery`), so it shows what a plugin's own tests
+can do too.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from collections.abc import Callable
 from typing import Any
 
 from autolog import discovery, env
+from autolog.applied import EnabledPlugin
+from autolog.discovery import PluginInfo
 from autolog.plugin import Patch, Plugin
-from autolog.registry import EnabledPlugin, _AutologWrapper, _locate, _raw_attribute, registry
+from autolog.registry import Location, is_patched, locate, registry
 from autolog.safety import AutologWarning, reset_reported
 
-__all__ = ["CheckResult", "ConformanceReport", "check_plugin"]
+__all__ = ["CheckResult", "ConformanceReport", "check_plugin", "plugin_info"]
 
 
 @dataclasses.dataclass
@@ -84,37 +92,58 @@ class ConformanceReport:
         return "\n".join(lines)
 
 
+def plugin_info(name: str) -> PluginInfo:
+    """What discovery finds for the installed plugin ``name`` (its entry point).
+
+    The `PluginInfo` says whether it loaded (``plugin_class``, ``load_error``), whether its
+    requirements are met (``unmet``, ``available``) and which framework version is
+    installed. Raises ``LookupError`` when no installed distribution has an entry point of
+    that name. A test of an installed plugin starts with it::
+
+        info = autolog.testing.plugin_info("sklearn")
+        assert info.available, info.state
+    """
+    infos = discovery.discover(requested=[name])
+    info = infos.get(name)
+    if info is None:
+        raise LookupError(
+            f"no installed plugin is named {name!r} (entry point group "
+            f"{discovery.ENTRY_POINT_GROUP!r}); installed: {', '.join(sorted(infos)) or 'none'}"
+        )
+    return info
+
+
 @dataclasses.dataclass
 class _Target:
     patch: Patch
-    owner: Any
-    attr: str
-    original: Any
-    own: bool  # defined on the owner itself (else: an instance's inherited method)
+    location: Location
+
+    @property
+    def original(self) -> Any:
+        return self.location.value
+
+    @property
+    def own(self) -> bool:  # defined on the owner itself (else: an instance's inherited method)
+        return self.location.own
+
+    def current(self) -> Any:
+        return self.location.current()
 
 
 def _resolve(patch: Patch) -> _Target | None:
     try:
-        module = importlib.import_module(patch.module)
-    except ImportError:
-        return None
-    parent: Any = module
-    *parents, attr = patch.path
-    try:
-        for part in parents:
-            parent = getattr(parent, part)
-        owner, _raw, own = _locate(parent, attr)
+        importlib.import_module(patch.module)
+        return _Target(patch, locate(patch))
     except Exception:
         return None
-    return _Target(patch, owner, attr, _raw_attribute(owner, attr), own)
 
 
 def _plugin_class(plugin: str | type[Plugin]) -> type[Plugin]:
     if isinstance(plugin, type):
         return plugin
-    info = discovery.discover(requested=[plugin]).get(plugin)
-    if info is None or info.plugin_class is None:
-        raise LookupError(f"plugin {plugin!r} not found or not loadable: {info and info.state}")
+    info = plugin_info(plugin)
+    if info.plugin_class is None:
+        raise LookupError(f"plugin {plugin!r} is not loadable: {info.state}")
     return info.plugin_class
 
 
@@ -124,7 +153,7 @@ def _enable(cls: type[Plugin]) -> None:
 
 def _callable_of(raw: Any) -> Any:
     """The wrapper autolog put in place, or the plain function behind a descriptor."""
-    if type(raw) is _AutologWrapper:
+    if is_patched(raw) and not isinstance(raw, property):
         return raw
     if isinstance(raw, property):
         return raw.fget
@@ -171,6 +200,7 @@ def check_plugin(
             )
         )
         results.append(_check_wrapping(cls, targets))
+        results.append(_check_reexports(cls, targets))
         results.append(_check_idempotent(cls, targets))
         results.append(_check_restore(cls, targets))
         results.append(_check_threads(cls, targets, threads))
@@ -189,14 +219,14 @@ def _check_wrapping(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
     _enable(cls)
     problems = []
     for t in targets:
-        raw = _raw_attribute(t.owner, t.attr)
+        raw = t.current()
         wrapped = _callable_of(raw)
         # A classmethod/staticmethod is wrapped as the descriptor itself, a property by its getter.
         inner = t.original.fget if isinstance(t.original, property) else t.original
         original = _callable_of(t.original)
         if not t.own:  # a fresh bound method each time: compare the functions behind them
             inner = t.original.__func__
-        if type(wrapped) is not _AutologWrapper:
+        if not is_patched(raw):
             problems.append(f"{t.patch.target} not wrapped")
             continue
         for attr in ("__name__", "__qualname__", "__doc__", "__module__"):
@@ -216,15 +246,57 @@ def _check_wrapping(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
     )
 
 
+def _check_reexports(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
+    """No target is reachable, unpatched, under another public name of its package.
+
+    Scans the framework's already-imported public modules (no name part starting with
+    ``_``) for public attributes that are the very original object while the plugin is
+    enabled: a call through that name would bypass autolog.
+    """
+    _enable(cls)
+    try:
+        missed = []
+        for t in targets:
+            if not t.own:
+                continue
+            package = t.patch.module.partition(".")[0]
+            for module_name, attr in _public_names(package, t.original):
+                missed.append(
+                    f"{module_name}.{attr} is {t.patch.target}, unpatched (add "
+                    f"reexported_by=({module_name!r},) to its Patch)"
+                    if attr == t.location.attr
+                    else f"{module_name}.{attr} is {t.patch.target}, unpatched (add "
+                    f"reexported_by=('{module_name}:{attr}',) to its Patch)"
+                )
+    finally:
+        registry.disable(cls.name)
+    return CheckResult(
+        "no target reachable unpatched under another public name", not missed, "; ".join(missed)
+    )
+
+
+def _public_names(package: str, obj: Any) -> list[tuple[str, str]]:
+    found = []
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not (module_name == package or module_name.startswith(package + ".")):
+            continue
+        if any(part.startswith("_") for part in module_name.split(".")):
+            continue
+        for attr, value in list(vars(module).items()):
+            if value is obj and not attr.startswith("_"):
+                found.append((module_name, attr))
+    return sorted(found)
+
+
 def _check_idempotent(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
     _enable(cls)
-    first = [_raw_attribute(t.owner, t.attr) for t in targets]
+    first = [t.current() for t in targets]
     _enable(cls)
-    second = [_raw_attribute(t.owner, t.attr) for t in targets]
+    second = [t.current() for t in targets]
     doubled = [
         t.patch.target
         for t, a, b in zip(targets, first, second, strict=True)
-        if a is not b or type(getattr(_callable_of(b), "__wrapped__", None)) is _AutologWrapper
+        if a is not b or is_patched(getattr(_callable_of(b), "__wrapped__", None))
     ]
     registry.disable(cls.name)
     return CheckResult(
@@ -234,8 +306,8 @@ def _check_idempotent(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
 
 def _is_original(t: _Target) -> bool:
     if not t.own:  # an instance's inherited method: restored means "no own attribute again"
-        return t.attr not in getattr(t.owner, "__dict__", {})
-    return _raw_attribute(t.owner, t.attr) is t.original
+        return t.location.attr not in getattr(t.location.owner, "__dict__", {})
+    return t.current() is t.original
 
 
 def _restored(targets: list[_Target]) -> list[str]:
@@ -270,11 +342,7 @@ def _check_threads(cls: type[Plugin], targets: list[_Target], count: int) -> Che
         w.join()
     wrong = _restored(targets)
     _enable(cls)
-    unwrapped = [
-        t.patch.target
-        for t in targets
-        if type(_callable_of(_raw_attribute(t.owner, t.attr))) is not _AutologWrapper
-    ]
+    unwrapped = [t.patch.target for t in targets if not is_patched(t.current())]
     registry.disable(cls.name)
     ok = not wrong and not unwrapped and not _restored(targets)
     return CheckResult(

@@ -70,7 +70,12 @@ class ToyPlugin(Plugin):
         Patch(f"{_M}:Model.describe", owns_run=True),
         Patch(f"{_M}:Model.size", after=_tag_size),
         Patch(f"{_M}:Model.afit", capture=("epochs",), owns_run=True, after=_log_async),
-        Patch(f"{_M}:train", capture=("epochs", "learning_rate", "api_key"), owns_run=True),
+        Patch(
+            f"{_M}:train",
+            capture=("epochs", "learning_rate", "api_key"),
+            owns_run=True,
+            reexported_by=("toyfw",),
+        ),
         Patch("toyfw.api:train", capture=("epochs",), owns_run=True),
         Patch(f"{_M}:DEFAULT_MODEL.fit", capture=("epochs",), owns_run=True),
         Patch(f"{_M}:Model.not_in_this_version", optional=True),
