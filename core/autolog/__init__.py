@@ -23,6 +23,7 @@ from autolog.plugin import (
     guard,
 )
 from autolog.safety import AutologWarning
+from autolog.sdk import flatten_params, lazy_subclass, log_dict
 
 if TYPE_CHECKING:
     from autolog.batching import BatchLogger
@@ -40,7 +41,10 @@ __all__ = [
     "autolog",
     "available_plugins",
     "disable",
+    "flatten_params",
     "guard",
+    "lazy_subclass",
+    "log_dict",
 ]
 
 

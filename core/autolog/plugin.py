@@ -95,6 +95,10 @@ class RunSink(Protocol):
     refuse: such a value is dropped and reported once as a warning naming it. Keys and
     values follow MLflow's rules (params and tags are stored as strings, metrics as
     floats); param and tag values that look like credentials are redacted.
+
+    Helpers built on these methods, in `autolog`: `autolog.flatten_params` (a params
+    mapping or list of pairs, nested dicts flattened, for `log_params`) and
+    `autolog.log_dict` (a dict as a JSON or YAML artifact, through `log_text`).
     """
 
     @property
@@ -129,7 +133,12 @@ class RunSink(Protocol):
         ...
 
     def log_params(self, params: Mapping[str, Any]) -> None:
-        """Log several params: ``{name: value}``, each as `log_param` would."""
+        """Log several params: ``{name: value}``, each as `log_param` would.
+
+        A framework's params often come nested or as a list of pairs:
+        ``sink.log_params(autolog.flatten_params(params))`` flattens them first
+        (``{"booster": {"eta": 0.3}}`` is logged as ``booster.eta``).
+        """
         ...
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -158,7 +167,11 @@ class RunSink(Protocol):
 
     def log_text(self, text: str, artifact_file: str) -> None:
         """Store ``text`` as the artifact ``artifact_file`` (a path inside the run's
-        artifacts, such as ``"model_summary.txt"``)."""
+        artifacts, such as ``"model_summary.txt"``).
+
+        For a dict, ``autolog.log_dict(sink, data, "feature_importance.json")`` writes it
+        as JSON (or YAML, for a ``.yaml`` name) through this method.
+        """
         ...
 
     def log_model(
@@ -318,7 +331,8 @@ class PluginOptions:
 
     Attributes:
         log_every_n_steps: Log per-step metrics every this many steps (``None``: per epoch
-            only, or as `autolog.autolog` says).
+            only, or as `autolog.autolog` says). Read only by plugins whose framework has
+            steps; a plugin without steps (scikit-learn) ignores it.
         log_models: Whether to save the trained model with the run (``None``: as
             `autolog.autolog` says).
     """
@@ -459,7 +473,14 @@ class Plugin:
     """Base class of every autolog plugin.
 
     Subclasses set the class attributes below. They are validated when the subclass is
-    created, so a broken plugin fails at import with a message naming it.
+    created, so a broken plugin fails at import with a message naming it. Installed, a
+    plugin is found through its entry point; ``autolog.autolog(plugins=[MyPlugin])``
+    enables one that is not installed, for trying or testing it.
+
+    What a plugin needs beyond the declaration, from `autolog`: `autolog.lazy_subclass`
+    (a callback class deriving from a framework base the module may not import),
+    `autolog.flatten_params` and `autolog.log_dict` (see `RunSink`), `autolog.guard` (for
+    code the framework calls by itself).
 
     Attributes:
         name: the entry-point name: the key in ``frameworks=``, for options and in
