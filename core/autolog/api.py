@@ -14,6 +14,7 @@ from typing import Any
 
 from autolog import discovery, safety, session
 from autolog.discovery import PluginInfo
+from autolog.options import COMMON_OPTIONS
 from autolog.plugin import Plugin, PluginOptions, check_declaration
 from autolog.registry import EnabledPlugin, registry
 
@@ -276,41 +277,17 @@ def _validate_plugins(plugins: Iterable[type[Plugin]] | None) -> list[type[Plugi
 
 
 def _validate_flags(**flags: Any) -> None:
-    for name in ("disable", "exclusive", "silent", "log_models"):
+    for name in ("disable", "exclusive"):
         if not isinstance(flags[name], bool):
             raise TypeError(f"{name} must be True or False, got {flags[name]!r}")
-    n = flags["log_every_n_steps"]
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise TypeError(f"log_every_n_steps must be a positive int or None, got {n!r}")
+    for name in ("silent", "log_models", "log_every_n_steps"):
+        COMMON_OPTIONS[name].validate(flags[name])
 
 
 def _validate_tags(extra_tags: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
     """Every tag checked as MLflow would check it, so none is refused later, run by run."""
-    from autolog.batching import validation
-
-    if extra_tags is None:
-        return ()
-    if not isinstance(extra_tags, Mapping):
-        raise TypeError(f"extra_tags must be a mapping of str to str, got {extra_tags!r}")
-    tags: list[tuple[str, str]] = []
-    for key, value in extra_tags.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError(
-                f"extra_tags must map str to str; the item {key!r}: {value!r} does not "
-                f"(key: {type(key).__name__}, value: {type(value).__name__})"
-            )
-        checked = validation.check_key(key)
-        if isinstance(checked, validation.Invalid):
-            raise ValueError(
-                f"extra_tags key {key!r} is not a valid MLflow tag name: {checked.reason}"
-            )
-        if len(value) > validation.MAX_TAG_VALUE_LENGTH:
-            raise ValueError(
-                f"extra_tags value of {key!r} has {len(value)} characters; MLflow tags hold "
-                f"at most {validation.MAX_TAG_VALUE_LENGTH}"
-            )
-        tags.append((checked, str(value)))
-    return tuple(tags)
+    tags: tuple[tuple[str, str], ...] = COMMON_OPTIONS["extra_tags"].validate(extra_tags)
+    return tags
 
 
 def _check_option_names(plugin: str, valid: list[str], given: Mapping[str, Any] | None) -> None:

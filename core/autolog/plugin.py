@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_chec
 from packaging.requirements import InvalidRequirement, Requirement
 
 from autolog import safety
+from autolog.options import COMMON_OPTIONS
 
 if TYPE_CHECKING:
     import inspect
@@ -342,16 +343,17 @@ class PluginOptions:
 
 
 def check_common_options(options: PluginOptions, *, where: str) -> None:
-    """Raise ``TypeError`` when a shared option has a value of the wrong kind."""
-    # 0 is let through: a plugin may define it as "off" (the Estimator plugin does) or
-    # refuse it in its own options' __post_init__.
-    n = options.log_every_n_steps
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-        raise TypeError(f"{where}: log_every_n_steps must be an int >= 0 or None, got {n!r}")
-    if options.log_models is not None and not isinstance(options.log_models, bool):
-        raise TypeError(
-            f"{where}: log_models must be True, False or None, got {options.log_models!r}"
-        )
+    """Raise ``TypeError`` when a shared option has a value of the wrong kind.
+
+    The rules are `autolog.options`' (for a plugin's own options: ``None`` inherits, and
+    ``log_every_n_steps=0`` is let through for a plugin that defines it, as the Estimator
+    plugin does; a plugin that does not may refuse it in its options' ``__post_init__``).
+    """
+    for name in ("log_every_n_steps", "log_models"):
+        try:
+            COMMON_OPTIONS[name].validate(getattr(options, name), plugin=True)
+        except TypeError as exc:
+            raise TypeError(f"{where}: {exc}") from None
 
 
 class Call:

@@ -1,6 +1,7 @@
 """``autolog run``: a command's Python process autologged, without changing its code.
 
-The options are checked here, before the command starts, as `autolog()` would check them
+The shared options (``--log-every-n-steps``, ``--log-models``, ``--silent``, ``--tag``)
+are built from their one definition in `autolog.options`. The options are checked here, before the command starts, as `autolog()` would check them
 in it: a typo in a framework or option name stops with exit status 2 instead of letting
 a whole training run unlogged. They reach the command's interpreter through the
 environment (``AUTOLOG_FRAMEWORKS``, ``AUTOLOG_OPTIONS``), read by the ``sitecustomize``
@@ -24,6 +25,7 @@ from typing import Any
 import click
 
 from autolog import env
+from autolog.cli.common import common_option
 
 __all__ = ["run"]
 
@@ -40,23 +42,11 @@ __all__ = ["run"]
     default="",
     help="Plugins to enable, comma-separated (default: every available one).",
 )
-@click.option(
-    "--log-every-n-steps",
-    metavar="N",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Also log per-step metrics every N steps (default: per epoch only).",
-)
-@click.option(
-    "--log-models/--no-log-models",
-    default=None,
-    help="Log the trained model (default: log it).",
-)
+@common_option("log_every_n_steps")
+@common_option("log_models")
 @click.option("--exclusive", is_flag=True, help="Never log into runs the script starts itself.")
-@click.option("--silent", is_flag=True, help="No warnings from autolog.")
-@click.option(
-    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A tag on every run; repeatable."
-)
+@common_option("silent")
+@common_option("extra_tags")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run(
     frameworks: str,
@@ -64,7 +54,7 @@ def run(
     log_models: bool | None,
     exclusive: bool,
     silent: bool,
-    tags: tuple[str, ...],
+    extra_tags: tuple[str, ...],
     command: tuple[str, ...],
 ) -> None:
     """Run COMMAND with autologging enabled in its Python process; the script's code
@@ -87,8 +77,8 @@ def run(
         "silent": silent or None,
     }
     options.update({k: v for k, v in given.items() if v is not None})
-    if tags:
-        options["extra_tags"] = {**(options.get("extra_tags") or {}), **_parse_tags(tags)}
+    if extra_tags:
+        options["extra_tags"] = {**(options.get("extra_tags") or {}), **_parse_tags(extra_tags)}
     names = [part.strip() for part in frameworks.split(",") if part.strip()]
     _check(names, options)
 
