@@ -104,3 +104,17 @@ def test_re_exports_are_declared_for_module_level_functions_only() -> None:
         ("toyfw", "predict"),
         ("a.b", "other"),
     )
+
+
+def test_patching_the_re_export_instead_points_to_where_it_is_defined() -> None:
+    """``Patch("xgboost:train")`` (issue 30): the kit names the defining module."""
+
+    class ReExportOnly(autolog.Plugin):
+        name = "toy_predict"
+        patches = (Patch("toyfw:predict", owns_run=True),)
+
+    (failure,) = autolog.testing.check_plugin(ReExportOnly).failures()
+    assert failure.detail == (
+        "toyfw.api.predict is toyfw:predict, unpatched (target 'toyfw.api:predict', where "
+        "it is defined, with reexported_by=('toyfw',))"
+    )

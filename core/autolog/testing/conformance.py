@@ -262,17 +262,27 @@ def _check_reexports(cls: type[Plugin], targets: list[_Target]) -> CheckResult:
             package = t.patch.module.partition(".")[0]
             for module_name, attr in _public_names(package, t.original):
                 missed.append(
-                    f"{module_name}.{attr} is {t.patch.target}, unpatched (add "
-                    f"reexported_by=({module_name!r},) to its Patch)"
-                    if attr == t.location.attr
-                    else f"{module_name}.{attr} is {t.patch.target}, unpatched (add "
-                    f"reexported_by=('{module_name}:{attr}',) to its Patch)"
+                    f"{module_name}.{attr} is {t.patch.target}, unpatched "
+                    f"({_fix_for(t, module_name, attr)})"
                 )
     finally:
         registry.disable(cls.name)
     return CheckResult(
         "no target reachable unpatched under another public name", not missed, "; ".join(missed)
     )
+
+
+def _fix_for(t: _Target, module_name: str, attr: str) -> str:
+    """What the plugin author adds so that ``module_name.attr`` is patched too."""
+    if len(t.patch.path) != 1:  # a method bound to a module-level name: a patch of its own
+        return f"add Patch('{module_name}:{attr}')"
+    if getattr(t.original, "__module__", None) == module_name != t.patch.module:
+        return (
+            f"target '{module_name}:{attr}', where it is defined, with "
+            f"reexported_by=({t.patch.module!r},)"
+        )
+    item = module_name if attr == t.location.attr else f"{module_name}:{attr}"
+    return f"add reexported_by=({item!r},) to its Patch"
 
 
 def _public_names(package: str, obj: Any) -> list[tuple[str, str]]:
