@@ -90,6 +90,12 @@ class MlflowSink:
     def close(self, timeout: float | None = None) -> None:
         self.logger.close(timeout)
 
+    def same_run(self) -> MlflowSink:
+        """A new sink for this sink's run, even one the store has not created yet."""
+        from autolog.batching import BatchLogger
+
+        return MlflowSink(BatchLogger.same_run(self.logger))
+
 
 class MlflowBackend:
     """Runs in the MLflow tracking store (``MLFLOW_TRACKING_URI`` or MLflow's default)."""
