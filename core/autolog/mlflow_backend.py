@@ -4,6 +4,9 @@ This is where a patched call meets MLflow: finding the user's active run, resolv
 tags MLflow itself puts on a run (user, source, git commit), and handing the run's writes
 to `autolog.BatchLogger`. Values are redacted here, so no plugin can leak a secret
 into the store by logging it under a credential-like name.
+
+Models (`autolog.models`) and dataset inputs (`autolog.datasets`) are built on the run's
+background worker, as work submitted to its logger, and written with the store's client.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +30,21 @@ __all__ = ["MlflowBackend", "MlflowSink"]
 class MlflowSink:
     """A `autolog.plugin.RunSink` over one `BatchLogger`."""
 
-    def __init__(self, logger: BatchLogger) -> None:
+    def __init__(self, logger: BatchLogger, tracking_uri: str | None = None) -> None:
         self.logger = logger
+        self._tracking_uri = tracking_uri
+
+    def _client(self) -> Any:
+        """The store's client, for the writes the batching layer has no request for.
+
+        Called on the worker only: the batching layer's shared client of the run's store.
+        """
+        from autolog.batching import logger as batching_logger
+        from autolog.batching import transport
+        from autolog.batching.policy import BatchPolicy
+
+        uri = self._tracking_uri or batching_logger.current_tracking_uri()
+        return transport.client_for(uri, BatchPolicy().request_timeout)
 
     @property
     def run_id(self) -> str | None:
@@ -76,10 +93,64 @@ class MlflowSink:
 
         def package() -> None:
             package_model(
-                logger, flavor=flavor, loader=loader, artifact_path=artifact_path, **save_kwargs
+                logger,
+                flavor=flavor,
+                loader=loader,
+                artifact_path=artifact_path,
+                client=self._client(),
+                **save_kwargs,
             )
 
         logger.submit(package, description=f"packaging the MLflow {flavor} model")
+
+    def log_model_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+        # Logged like any metric first (the durable path), at one timestamp so that the
+        # worker can then link exactly these values to the run's LoggedModel.
+        timestamp = int(time.time() * 1000)
+        numbers: dict[str, float] = {}
+        for key, value in metrics.items():
+            self.logger.log_metric(key, value, step=step, timestamp=timestamp)
+            try:
+                numbers[key] = float(value)
+            except (TypeError, ValueError):
+                continue  # reported by the batching layer as dropped
+        if not numbers:
+            return
+        logger = self.logger
+
+        def link() -> None:
+            from autolog.models import link_metrics
+
+            run_id = logger.run_id
+            if run_id is not None:
+                link_metrics(self._client(), run_id, numbers, step or 0, timestamp)
+
+        logger.submit(link, description="linking metrics to the logged model")
+
+    def log_dataset(
+        self,
+        features: Any,
+        *,
+        context: str,
+        targets: Any = None,
+        name: str | None = None,
+    ) -> None:
+        from autolog.datasets import check_context
+
+        check_context(context)
+        logger = self.logger
+
+        def log_input() -> None:
+            from autolog.datasets import dataset_input
+
+            run_id = logger.run_id
+            if run_id is None:
+                return  # the run is not in the store (yet): nothing to attach it to
+            entry = dataset_input(features, context=context, targets=targets, name=name)
+            if entry is not None:
+                self._client().log_inputs(run_id, datasets=[entry])
+
+        logger.submit(log_input, description=f"logging the {context} dataset")
 
     def send_pending(self) -> None:
         self.logger.send_pending()
@@ -127,10 +198,12 @@ class MlflowBackend:
 
     def open(self, run_id: str | None, tags: Mapping[str, str]) -> MlflowSink:
         from autolog.batching import BatchLogger
+        from autolog.batching.logger import current_tracking_uri
 
+        uri = current_tracking_uri()  # the store the logger writes to, as it resolves it
         if run_id is not None:
-            return MlflowSink(BatchLogger(run_id))
-        return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))))
+            return MlflowSink(BatchLogger(run_id), uri)
+        return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))), uri)
 
 
 def _import_client_side(*, log_models: bool) -> str:

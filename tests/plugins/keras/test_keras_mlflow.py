@@ -6,7 +6,7 @@ tags, artifacts, and models that load back and predict what the in-memory model 
 
 from __future__ import annotations
 
-import filecmp
+import json
 import os
 from typing import Any
 
@@ -54,6 +54,10 @@ def test_a_fit_lands_in_mlflow_complete(
     history = model.fit(
         x, y, batch_size=16, epochs=3, validation_split=0.25, verbose=0, callbacks=[stopper]
     )
+    import mlflow.artifacts
+    import mlflow.data
+    import mlflow.models
+
     client = mlflow_store
     run = _only_run(client)
     run_id = run.info.run_id
@@ -95,32 +99,104 @@ def test_a_fit_lands_in_mlflow_complete(
     assert tags["mlflow.autologging"] == "keras"
     assert "Total params" in tags["model_summary"]
 
-    artifacts = _artifacts(client, run_id)
-    assert {"model.keras", "model_summary.txt", "model/MLmodel"} <= artifacts
-
-    # The .keras file loads with Keras itself.
-    local = client.download_artifacts(run_id, "model.keras", str(tmp_path))
-    expected_predictions = model.predict(x, verbose=0)
-    reloaded = keras.models.load_model(local)
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected_predictions, rtol=1e-5)
+    # One copy of the model: an MLflow 3 LoggedModel of the run, not run artifacts.
+    assert _artifacts(client, run_id) == {"model_summary.txt"}
+    (logged,) = mlflow.search_logged_models(output_format="list")
+    assert logged.source_run_id == run_id and logged.name == "model"
+    assert str(logged.status) == "READY"
+    assert [o.model_id for o in run.outputs.model_outputs] == [logged.model_id]
+    assert logged.params["epochs"] == "3"
+    # The final value of each metric is linked to the model (its page shows them).
+    linked = {m.key: (m.step, m.value) for m in logged.metrics}
+    assert linked["loss"] == (2, pytest.approx(history.history["loss"][-1]))
+    assert linked["val_accuracy"] == (2, pytest.approx(history.history["val_accuracy"][-1]))
+    assert linked["batch_loss"][0] == 8
+    # ...without a second copy in the run's history.
+    assert [s for s, _ in _history(client, run_id, "loss")] == [0, 1, 2]
 
     # The MLflow model loads with the Keras flavor and as a pyfunc.
-    uri = f"runs:/{run_id}/model"
-    flavored = mlflow.keras.load_model(uri)
+    expected_predictions = model.predict(x, verbose=0)
+    uri = f"models:/{logged.model_id}"
+    flavor_name = flavor_of(model).mlflow_flavor
+    flavored = getattr(mlflow, flavor_name).load_model(uri)
     np.testing.assert_allclose(flavored.predict(x, verbose=0), expected_predictions, rtol=1e-5)
     pyfunc = mlflow.pyfunc.load_model(uri)
     np.testing.assert_allclose(
         np.asarray(pyfunc.predict(x)), expected_predictions, rtol=1e-5, atol=1e-6
     )
     assert pyfunc.metadata.run_id == run_id
-    if flavor_of(model).mlflow_flavor == "keras":
-        # Packaged from the snapshot, not saved a second time: the same bytes.
-        packaged = client.download_artifacts(run_id, "model/data/model.keras", str(tmp_path))
-        assert filecmp.cmp(packaged, local, shallow=False)
-    requirements = client.download_artifacts(run_id, "model/requirements.txt", str(tmp_path))
-    with open(requirements, encoding="utf-8") as handle:
+    assert pyfunc.metadata.model_id == logged.model_id
+    assert flavor_name in pyfunc.metadata.flavors
+    # A signature from the model, an input example from five rows fit saw.
+    info = mlflow.models.get_model_info(uri)
+    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 8]
+    example = mlflow.models.Model.load(uri).load_input_example()
+    np.testing.assert_array_equal(example, x[:5])
+    local = mlflow.artifacts.download_artifacts(logged.artifact_location, dst_path=str(tmp_path))
+    if flavor_name == "keras":
+        # Packaged from the snapshot, not saved a second time: the file loads with Keras.
+        reloaded = keras.models.load_model(os.path.join(local, "data", "model.keras"))
+        np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected_predictions, rtol=1e-5)
+    with open(os.path.join(local, "requirements.txt"), encoding="utf-8") as handle:
         pins = handle.read()
     assert "mlflow" in pins and ("keras==" in pins or "tensorflow" in pins)
+
+    # Training and validation data (Keras's validation_split: the last quarter).
+    inputs = {_context(i): i.dataset for i in run.inputs.dataset_inputs}
+    assert set(inputs) == {"train", "validation"}
+    assert inputs["train"].digest == mlflow.data.from_numpy(x[:48], targets=y[:48]).digest
+    assert inputs["validation"].digest == mlflow.data.from_numpy(x[48:], targets=y[48:]).digest
+    assert json.loads(inputs["train"].profile)["features_shape"] == [48, 8]
+    assert "tensor-spec" in inputs["train"].schema
+
+
+def _context(dataset_input: Any) -> str:
+    (tag,) = [t for t in dataset_input.tags if t.key == "mlflow.data.context"]
+    return str(tag.value)
+
+
+def test_evaluate_links_its_metrics_and_data_to_the_fit_model(
+    mlflow_store: Any, make_model: Any, data: Any
+) -> None:
+    import mlflow
+
+    autolog.autolog(frameworks=["keras"], log_models=True)
+    x, y = data
+    model = make_model()
+    model.fit(x[:48], y[:48], validation_data=(x[48:], y[48:]), epochs=2, verbose=0)
+    loss, accuracy = model.evaluate(x, y, verbose=0)
+    run = _only_run(mlflow_store)
+    (logged,) = mlflow.search_logged_models(output_format="list")
+    linked = {m.key: m.value for m in mlflow.get_logged_model(logged.model_id).metrics}
+    assert linked["eval_loss"] == pytest.approx(loss)
+    assert linked["eval_accuracy"] == pytest.approx(accuracy)
+    assert "loss" in linked and "val_loss" in linked
+    assert run.data.metrics["eval_loss"] == pytest.approx(loss)
+    assert len(mlflow_store.get_metric_history(run.info.run_id, "eval_loss")) == 1
+    digests = {_context(i): i.dataset.digest for i in run.inputs.dataset_inputs}
+    assert digests == {
+        "train": mlflow.data.from_numpy(x[:48], targets=y[:48]).digest,
+        "validation": mlflow.data.from_numpy(x[48:], targets=y[48:]).digest,
+        "eval": mlflow.data.from_numpy(x, targets=y).digest,
+    }
+
+
+def test_a_subclassed_model_gets_a_signature_from_its_data(
+    mlflow_store: Any, make_model: Any, data: Any
+) -> None:
+    import mlflow
+
+    autolog.autolog(frameworks=["keras"], log_models=True)
+    x, y = data
+    model = make_model("subclassed")
+    model.fit(x, y, epochs=1, verbose=0)
+    (logged,) = mlflow.search_logged_models(output_format="list")
+    info = mlflow.models.get_model_info(f"models:/{logged.model_id}")
+    (spec,) = info.signature.inputs.to_dict()
+    assert spec["tensor-spec"]["dtype"] == "float32"
+    assert list(spec["tensor-spec"]["shape"]) == [-1, 8]
+    assert info.signature.outputs is None  # a subclassed model declares none
+    # (Loading it needs its class registered with Keras: the test's TinyNet is not.)
 
 
 def test_evaluate_after_fit_and_sequential_fits(
