@@ -14,17 +14,18 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from autolog import warmup
+from autolog import safety, warmup
 from autolog.redaction import redact_mapping, redact_value
 
 if TYPE_CHECKING:
     from autolog.batching import BatchLogger
 
-__all__ = ["MlflowBackend", "MlflowSink"]
+__all__ = ["MlflowBackend", "MlflowSink", "mlflow_autologging", "steps_aside_for_mlflow"]
 
 
 class MlflowSink:
@@ -160,6 +161,64 @@ class MlflowSink:
 
     def close(self, timeout: float | None = None) -> None:
         self.logger.close(timeout)
+
+
+# MLflow's own autologging --------------------------------------------------------------
+
+
+def mlflow_autologging(integrations: Iterable[str]) -> list[str]:
+    """Which of MLflow's own autologging integrations (``"keras"``, ``"sklearn"``...) are on.
+
+    ``mlflow.<name>.autolog()`` turns one on, ``mlflow.autolog()`` every one whose library
+    is imported. MLflow is not imported for this: if nobody imported it, none is on.
+    """
+    if "mlflow" not in sys.modules:
+        return []
+    try:
+        from mlflow.utils.autologging_utils import autologging_is_disabled
+    except ImportError:  # an MLflow laid out differently: nothing to defer to
+        return []
+    found = []
+    for name in integrations:
+        try:
+            if not autologging_is_disabled(name):  # type: ignore[no-untyped-call]
+                found.append(name)
+        except Exception:
+            continue
+    return found
+
+
+_stepped_aside: set[str] = set()
+_stepped_aside_lock = threading.Lock()
+
+
+def steps_aside_for_mlflow(plugin: str, framework: str, integrations: Iterable[str]) -> bool:
+    """Whether ``plugin`` leaves ``framework`` to MLflow's own autologging, saying so once.
+
+    The rule: one framework, one autologger. Where MLflow's autologging for the framework
+    is on, both would log the same training into one run, under the same param names with
+    different values, and MLflow's would fail on the first difference. So the plugin lets
+    the call run untouched, and the first time one line on stderr (unless
+    ``autolog(silent=True)``) says who logs the framework and how to change it.
+    """
+    enabled = mlflow_autologging(integrations)
+    if not enabled:
+        return False
+    with _stepped_aside_lock:
+        first = plugin not in _stepped_aside
+        _stepped_aside.add(plugin)
+    if first and not safety.silent():
+        calls = " and ".join(f"mlflow.{name}.autolog()" for name in enabled)
+        offs = " and ".join(f"mlflow.{name}.autolog(disable=True)" for name in enabled)
+        verb = "is" if len(enabled) == 1 else "are"
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"autolog: MLflow's own autologging logs {framework} here ({calls} {verb} on), "
+                f"so autolog's {plugin} plugin leaves it alone; to have autolog log "
+                f"{framework} instead, call {offs} first\n"
+            )
+            sys.stderr.flush()
+    return True
 
 
 class MlflowBackend:

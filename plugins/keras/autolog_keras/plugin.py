@@ -22,6 +22,7 @@ import dataclasses
 import math
 from typing import Any, Literal, cast
 
+from autolog.mlflow_backend import steps_aside_for_mlflow
 from autolog.models import warm_up
 from autolog.plugin import Call, Patch, Plugin, PluginOptions, RunSink
 from autolog_keras import datasets, distributed, snapshots
@@ -50,6 +51,9 @@ _FIT_CAPTURE = (
     "initial_epoch",
     "class_weight",
 )
+
+# MLflow's autologging integrations that patch Keras's fit.
+_MLFLOW_INTEGRATIONS = ("keras", "tensorflow")
 
 _CHECKPOINT_EVERY = (None, "best", "epoch")
 _CHECKPOINT_MODES = ("auto", "min", "max")
@@ -446,4 +450,10 @@ class KerasPlugin(Plugin):
     )
 
     def is_chief(self) -> bool:
-        return distributed.is_chief()
+        # Whether this process logs Keras: not on a non-chief worker, and not where
+        # MLflow's own Keras autologging is on (mlflow.keras.autolog() for Keras 3,
+        # mlflow.tensorflow.autolog() for tf.keras, or both through mlflow.autolog()),
+        # which logs the same fit: one run, one autologger (docs/plugins/keras.md).
+        return distributed.is_chief() and not steps_aside_for_mlflow(
+            self.name, "Keras", _MLFLOW_INTEGRATIONS
+        )

@@ -41,7 +41,8 @@ def test_a_fit_logs_params_metrics_summary_and_model(
     assert p["initial_epoch"] == "0" and p["validation_freq"] == "1"
     assert p["num_layers"] == str(len(model.layers))
     assert p["total_params"] == p["trainable_params"] == str(model.count_params())
-    assert p["optimizer_name"] == "Adam" and p["optimizer_learning_rate"] == "0.01"
+    assert p["optimizer_class"] == "Adam" and p["optimizer_learning_rate"] == "0.01"
+    assert p["optimizer_name"] == model.optimizer.name
     assert "optimizer_epsilon" in p and "optimizer_beta_1" in p
     assert p["loss"] == "sparse_categorical_crossentropy" and p["metrics"] == "accuracy"
     assert p["dataset_train_shape"] == "(48, 8)" and p["dataset_train_samples"] == "48"

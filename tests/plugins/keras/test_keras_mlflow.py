@@ -71,7 +71,8 @@ def test_a_fit_lands_in_mlflow_complete(
         "num_layers": str(len(model.layers)),
         "total_params": str(model.count_params()),
         "trainable_params": str(model.count_params()),
-        "optimizer_name": "Adam",
+        "optimizer_class": "Adam",
+        "optimizer_name": model.optimizer.name,
         "optimizer_learning_rate": "0.01",
         "loss": "sparse_categorical_crossentropy",
         "metrics": "accuracy",
@@ -266,3 +267,65 @@ def test_models_of_two_fits_do_not_mix(
             model.predict(x, verbose=0),
             rtol=1e-5,
         )
+
+
+@pytest.mark.parametrize("switch", ["flavor", "mlflow.autolog"])
+def test_next_to_mlflows_own_autolog_one_run_and_one_line(
+    switch: str,
+    mlflow_store: Any,
+    make_model: Any,
+    data: Any,
+    keras3: bool,
+    capfd: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """MLflow's own Keras autologging on as well: it logs, autolog steps aside and says so."""
+    import warnings
+
+    import mlflow
+    from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
+
+    from autolog import mlflow_backend
+
+    monkeypatch.setattr(mlflow_backend, "_stepped_aside", set())
+    for name in ("keras", "tensorflow"):
+        # An earlier flavor-level call (even disable=True) keeps mlflow.autolog() away.
+        monkeypatch.delitem(AUTOLOGGING_INTEGRATIONS, name, raising=False)
+    flavor = "keras" if keras3 else "tensorflow"
+    autolog.autolog(frameworks=["keras"], log_models=False)
+    options: dict[str, Any] = {"log_models": False, "log_datasets": False}
+    if switch == "flavor":
+        turn = getattr(mlflow, flavor).autolog
+    else:
+        turn = mlflow.autolog
+        if keras3:
+            # MLflow's tensorflow autologging adds a TensorBoard callback to Keras 3 fits,
+            # which fails here (no tensorboard package): left out, as a user would.
+            options["exclude_flavors"] = ["tensorflow"]
+    turn(**options)
+    x, y = data
+    model = make_model()
+    try:
+        on = mlflow_backend.mlflow_autologging(("keras", "tensorflow"))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(x, y, epochs=2, verbose=0)
+            model.fit(x, y, epochs=1, verbose=0)
+    finally:
+        turn(disable=True)
+    assert flavor in on
+    first, second = _runs(mlflow_store)
+    for run in (first, second):
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.autologging"] == flavor  # MLflow's, not autolog's
+        assert "autolog.plugin" not in run.data.tags
+    # MLflow's names and values, with nothing of autolog's in between.
+    assert first.data.params["epochs"] == "2"
+    assert "optimizer_class" not in first.data.params
+    assert [s for s, _ in _history(mlflow_store, first.info.run_id, "loss")] == [0, 1]
+    err = capfd.readouterr().err
+    calls = " and ".join(f"mlflow.{name}.autolog()" for name in on)
+    line = f"autolog: MLflow's own autologging logs Keras here ({calls} {'is' if len(on) == 1 else 'are'} on)"
+    assert err.count("autolog: ") == 1 and line in err, err
+    assert "Changing param values" not in err and "WARNING" not in err, err
+    assert [str(w.message) for w in caught] == []

@@ -133,3 +133,41 @@ def test_into_the_users_active_run(mlflow_store: Any, digits: Any) -> None:
     assert run.data.params["alpha"] == "0.5"
     assert "training_score" in run.data.metrics
     assert mlflow_store.list_artifacts(run.info.run_id) == []
+
+
+def test_next_to_mlflows_own_sklearn_autolog(
+    mlflow_store: Any, digits: Any, capfd: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import warnings
+
+    import mlflow
+    from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
+    from sklearn.linear_model import Ridge
+
+    from autolog import mlflow_backend
+
+    monkeypatch.setattr(mlflow_backend, "_stepped_aside", set())
+    monkeypatch.delitem(AUTOLOGGING_INTEGRATIONS, "sklearn", raising=False)
+    X, y = digits
+    autolog.autolog(frameworks=["sklearn"])
+    mlflow.sklearn.autolog(log_models=False, log_datasets=False)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            Ridge(alpha=0.5).fit(X, y)
+            Ridge(alpha=2.0).fit(X, y)
+    finally:
+        mlflow.sklearn.autolog(disable=True)
+    runs = _runs(mlflow_store)
+    assert [r.data.params["alpha"] for r in runs] == ["0.5", "2.0"]
+    assert all(r.data.tags["mlflow.autologging"] == "sklearn" for r in runs)
+    assert not any("autolog.plugin" in r.data.tags for r in runs)
+    assert all("training_r2_score" in r.data.metrics for r in runs)  # MLflow's metrics
+    err = capfd.readouterr().err
+    assert err.count("autolog: ") == 1, err
+    assert (
+        "autolog: MLflow's own autologging logs scikit-learn here (mlflow.sklearn.autolog() "
+        "is on), so autolog's sklearn plugin leaves it alone; to have autolog log "
+        "scikit-learn instead, call mlflow.sklearn.autolog(disable=True) first" in err
+    )
+    assert [str(w.message) for w in caught] == []

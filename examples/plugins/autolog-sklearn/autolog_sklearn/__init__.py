@@ -17,6 +17,7 @@ import pickle
 from typing import Any
 
 from autolog import Call, Patch, Plugin, PluginOptions
+from autolog.mlflow_backend import steps_aside_for_mlflow
 
 # --8<-- [end:imports]
 
@@ -129,6 +130,11 @@ class SklearnPlugin(Plugin):
         for module, classes in ESTIMATORS.items()
         for cls in classes.split()
     )
+
+    def is_chief(self) -> bool:
+        # Where mlflow.sklearn.autolog() (or mlflow.autolog()) is on, MLflow logs these
+        # fits: the plugin leaves them alone, and the core says so once.
+        return not steps_aside_for_mlflow(self.name, "scikit-learn", ("sklearn",))
 
 
 # --8<-- [end:plugin]
