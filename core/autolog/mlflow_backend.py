@@ -157,10 +157,60 @@ class MlflowSink:
         self.logger.send_pending()
 
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
+        # Called by the core only for runs autolog created: the user's runs are let go
+        # with close(), and the user knows where those are.
         self.logger.end_run(status, timeout)
+        run_id = self.logger.run_id
+        if run_id is None or safety.silent():
+            return  # a run still waiting in the spool: the exit line tells about it
+        uri = self._tracking_uri or ""
+        with contextlib.suppress(Exception):
+            sys.stderr.write(where_to_look(run_id, status, uri) + "\n")
+            sys.stderr.flush()
 
     def close(self, timeout: float | None = None) -> None:
         self.logger.close(timeout)
+
+
+def where_to_look(run_id: str, status: str, tracking_uri: str) -> str:
+    """The line that names a run autolog created and where to look at it.
+
+    A tracking server: the run's page (MLflow's UI opens ``#/runs/<run_id>`` in its
+    experiment). A local store (SQLite and the other SQL databases, a ``file:`` or plain
+    path): the ``mlflow ui`` command that shows it, then the same page on MLflow's default
+    address. A password in the URI is masked.
+    """
+    from autolog.batching import transport
+
+    shown = str(redact_value("tracking_uri", tracking_uri))
+    head = f"autolog: run {run_id} ({status})"
+    if transport.is_http(tracking_uri):
+        return f"{head}: {shown.rstrip('/')}/#/runs/{run_id}"
+    if tracking_uri.startswith(_SQL_SCHEMES) or _is_local_files(tracking_uri):
+        store = shown
+        if _is_local_files(tracking_uri) and not tracking_uri.startswith("file:"):
+            store = "file://" + os.path.abspath(tracking_uri)
+        return (
+            f"{head} is in {store}; to look at it run: mlflow ui --backend-store-uri "
+            f"{_shell_word(store)} and open http://127.0.0.1:5000/#/runs/{run_id}"
+        )
+    return f"{head} is in {shown}"
+
+
+def _is_local_files(uri: str) -> bool:
+    """A ``file:`` URI or a plain path (MLflow's file store), not ``databricks`` and the like."""
+    from urllib.parse import urlparse
+
+    if not uri or uri.startswith("databricks"):
+        return False
+    scheme = urlparse(uri).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter
+
+
+def _shell_word(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
 
 
 # MLflow's own autologging --------------------------------------------------------------

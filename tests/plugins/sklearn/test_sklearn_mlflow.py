@@ -171,3 +171,27 @@ def test_next_to_mlflows_own_sklearn_autolog(
         "scikit-learn instead, call mlflow.sklearn.autolog(disable=True) first" in err
     )
     assert [str(w.message) for w in caught] == []
+
+
+def test_the_end_of_a_run_autolog_created_says_where_it_is(
+    mlflow_store: Any, digits: Any, capfd: Any, tmp_path: Any
+) -> None:
+    import mlflow
+    from sklearn.linear_model import Ridge
+
+    X, y = digits
+    autolog.autolog(frameworks=["sklearn"], log_models=False)
+    Ridge().fit(X, y)
+    (run,) = _runs(mlflow_store)
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    assert capfd.readouterr().err.splitlines() == [
+        f"autolog: run {run.info.run_id} (FINISHED) is in {store}; to look at it run: "
+        f"mlflow ui --backend-store-uri {store} and open "
+        f"http://127.0.0.1:5000/#/runs/{run.info.run_id}"
+    ]
+    # Not for the user's own run, nor under silent=True.
+    with mlflow.start_run():
+        Ridge().fit(X, y)
+    autolog.autolog(frameworks=["sklearn"], log_models=False, silent=True)
+    Ridge().fit(X, y)
+    assert capfd.readouterr().err == ""
