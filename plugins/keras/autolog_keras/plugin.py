@@ -176,7 +176,7 @@ def after_fit(call: Call, history: Any) -> None:
     example = _input_example(call)
     _sink(call).log_model(
         flavor.mlflow_flavor,
-        loader=_Loader(flavor, path, custom_objects(model)),
+        loader=_Loader(flavor, path, custom_objects(model), example),
         artifact_path="model",
         signature=_signature(model, example),
         input_example=example,
@@ -208,10 +208,13 @@ class _Loader:
     ``tensorflow`` flavor, which needs the real model.
     """
 
-    def __init__(self, flavor: KerasFlavor, path: str, objects: dict[str, Any]) -> None:
+    def __init__(
+        self, flavor: KerasFlavor, path: str, objects: dict[str, Any], example: Any = None
+    ) -> None:
         self.flavor = flavor
         self.path = path
         self.objects = objects
+        self.example = example
 
     def __call__(self) -> Any:
         if self.flavor.mlflow_flavor == "keras":
@@ -219,7 +222,12 @@ class _Loader:
         return self.load()
 
     def load(self) -> Any:
-        return self.flavor.load_model(self.path, self.objects)
+        model = self.flavor.load_model(self.path, self.objects)
+        if self.example is not None and not _keras_tensors(model, "inputs"):
+            # A subclassed Keras 2 model comes back without a forward pass that TensorFlow
+            # can export; one call on the example rows traces it.
+            model(self.example)
+        return model
 
 
 def _callbacks_list(value: Any) -> list[Any]:
