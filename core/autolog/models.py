@@ -221,25 +221,40 @@ def _link_final_metrics(client: Any, run_id: str, model_id: str) -> None:
     """
     from mlflow.entities import Metric
 
-    run = client.get_run(run_id)
-    latest = []
-    for key in run.data.metrics:
-        history = client.get_metric_history(run_id, key)
-        if not history:
-            continue
-        last = max(history, key=lambda m: (m.step, m.timestamp))
-        latest.append(
-            Metric(
-                key=last.key,
-                value=last.value,
-                timestamp=last.timestamp,
-                step=last.step,
-                model_id=model_id,
-                run_id=run_id,
-            )
+    latest = [
+        Metric(
+            key=last.key,
+            value=last.value,
+            timestamp=last.timestamp,
+            step=last.step,
+            model_id=model_id,
+            run_id=run_id,
         )
+        for last in _latest_metrics(client, run_id)
+    ]
     if latest:
         client.log_batch(run_id, metrics=latest)
+
+
+def _latest_metrics(client: Any, run_id: str) -> list[Any]:
+    """The run's last value of each metric, with its step and timestamp.
+
+    One request: the run as the store returns it carries each metric's latest entry
+    (highest step, then latest timestamp); `RunData` keeps those entries, though only
+    privately. Without them, each metric's history is read, as `Model.log` does.
+    """
+    data = client.get_run(run_id).data
+    entries = getattr(data, "_metric_objs", None)
+    if isinstance(entries, list) and all(
+        hasattr(m, "step") and hasattr(m, "timestamp") for m in entries
+    ):
+        return entries
+    found = []
+    for key in data.metrics:
+        history = client.get_metric_history(run_id, key)
+        if history:
+            found.append(max(history, key=lambda m: (m.step, m.timestamp)))
+    return found
 
 
 def model_of_run(client: Any, run_id: str) -> str | None:

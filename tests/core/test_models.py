@@ -187,3 +187,28 @@ def test_without_a_store_the_model_goes_to_the_runs_artifacts(run_id: str | None
     ((local, artifact_path),) = logger.handed
     assert artifact_path == "model"
     assert (mlflow.sklearn.load_model(local).predict(x) == estimator.predict(x)).all()
+
+
+def test_the_last_values_are_read_in_one_request_or_from_the_histories(
+    sqlite_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_id = sqlite_client.create_run("0").info.run_id
+    sqlite_client.log_metric(run_id, "loss", 0.5, timestamp=10, step=3)
+    sqlite_client.log_metric(run_id, "loss", 0.7, timestamp=20, step=1)  # an earlier step
+    sqlite_client.log_metric(run_id, "acc", 0.9, timestamp=30, step=3)
+    one_request = {
+        (m.key, m.value, m.step, m.timestamp) for m in models._latest_metrics(sqlite_client, run_id)
+    }
+    assert one_request == {("loss", 0.5, 3, 10), ("acc", 0.9, 3, 30)}
+    real_get_run = sqlite_client.get_run
+
+    def get_run_without_entries(run: str) -> Any:
+        found = real_get_run(run)
+        del found.data._metric_objs
+        return found
+
+    monkeypatch.setattr(sqlite_client, "get_run", get_run_without_entries)
+    histories = {
+        (m.key, m.value, m.step, m.timestamp) for m in models._latest_metrics(sqlite_client, run_id)
+    }
+    assert histories == one_request
