@@ -34,6 +34,9 @@ class MlflowSink:
     def __init__(self, logger: BatchLogger, tracking_uri: str | None = None) -> None:
         self.logger = logger
         self._tracking_uri = tracking_uri
+        # (name, digest) of the datasets logged through this sink, by context: written and
+        # read only by work on the run's worker, in order.
+        self._datasets: dict[str, tuple[str, str]] = {}
 
     def _client(self) -> Any:
         """The store's client, for the writes the batching layer has no request for.
@@ -104,7 +107,9 @@ class MlflowSink:
 
         logger.submit(package, description=f"packaging the MLflow {flavor} model")
 
-    def log_model_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+    def log_model_metrics(
+        self, metrics: Mapping[str, Any], step: int | None = None, *, dataset: str | None = None
+    ) -> None:
         # Logged like any metric first (the durable path), at one timestamp so that the
         # worker can then link exactly these values to the run's LoggedModel.
         timestamp = int(time.time() * 1000)
@@ -124,7 +129,10 @@ class MlflowSink:
 
             run_id = logger.run_id
             if run_id is not None:
-                link_metrics(self._client(), run_id, numbers, step or 0, timestamp)
+                measured_on = None if dataset is None else self._datasets.get(dataset)
+                link_metrics(
+                    self._client(), run_id, numbers, step or 0, timestamp, dataset=measured_on
+                )
 
         logger.submit(link, description="linking metrics to the logged model")
 
@@ -150,6 +158,7 @@ class MlflowSink:
             entry = dataset_input(features, context=context, targets=targets, name=name)
             if entry is not None:
                 self._client().log_inputs(run_id, datasets=[entry])
+                self._datasets[context] = (entry.dataset.name, entry.dataset.digest)
 
         logger.submit(log_input, description=f"logging the {context} dataset")
 

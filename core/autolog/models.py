@@ -269,19 +269,36 @@ def model_of_run(client: Any, run_id: str) -> str | None:
 
 
 def link_metrics(
-    client: Any, run_id: str, metrics: Mapping[str, float], step: int, timestamp: int
+    client: Any,
+    run_id: str,
+    metrics: Mapping[str, float],
+    step: int,
+    timestamp: int,
+    *,
+    dataset: tuple[str, str] | None = None,
 ) -> str | None:
     """Link metrics already logged to ``run_id`` (with ``step``, ``timestamp``) to its model.
 
-    Returns the model id, or ``None`` when the run has no LoggedModel (nothing to link).
+    ``dataset``: the ``(name, digest)`` of the dataset they were measured on. Returns the
+    model id, or ``None`` when the run has no LoggedModel (nothing to link).
     """
     from mlflow.entities import Metric
 
     model_id = model_of_run(client, run_id)
     if model_id is None:
         return None
+    name, digest = dataset if dataset is not None else (None, None)
     linked = [
-        Metric(key, value, timestamp, step, model_id=model_id, run_id=run_id)
+        Metric(
+            key,
+            value,
+            timestamp,
+            step,
+            model_id=model_id,
+            dataset_name=name,
+            dataset_digest=digest,
+            run_id=run_id,
+        )
         for key, value in metrics.items()
     ]
     if linked:

@@ -130,12 +130,16 @@ class RunSink(Protocol):
         """
         ...
 
-    def log_model_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+    def log_model_metrics(
+        self, metrics: Mapping[str, Any], step: int | None = None, *, dataset: str | None = None
+    ) -> None:
         """Log metrics that measure the model last logged in this run (``evaluate()``).
 
         Logged to the run exactly as `log_metrics` does, and linked to the run's
-        LoggedModel, so they show on the model's page too. Without a model in the run they
-        are plain run metrics.
+        LoggedModel, so they show on the model's page too. ``dataset`` names the context
+        of a dataset this sink logged with `log_dataset` (``"eval"``): the metrics are
+        then recorded as measured on it (its name and digest), as MLflow shows them.
+        Without a model in the run they are plain run metrics.
         """
         ...
 

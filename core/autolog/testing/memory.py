@@ -155,7 +155,9 @@ class _MemorySink:
             # As the real sink does: the run's final values are linked to the new model.
             self._run.model_metrics = {key: h[-1][1] for key, h in self._run.metrics.items() if h}
 
-    def log_model_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
+    def log_model_metrics(
+        self, metrics: Mapping[str, Any], step: int | None = None, *, dataset: str | None = None
+    ) -> None:
         self.log_metrics(metrics, step)
         with self._store.lock:
             if not self._run.models:

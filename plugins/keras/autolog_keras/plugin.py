@@ -415,8 +415,10 @@ def after_evaluate(call: Call, result: Any) -> None:
         callback = call.state.get("eval_callback")
         results = None if callback is None else callback.results
     if results:
-        # Linked to the model the run's fit logged: they show on the model's page.
-        _sink(call).log_model_metrics({f"eval_{k}": v for k, v in results.items()})
+        # Linked to the model the run's fit logged, as measured on the eval dataset: they
+        # show on the model's page.
+        dataset = "eval" if cast(KerasOptions, call.options).log_datasets else None
+        _sink(call).log_model_metrics({f"eval_{k}": v for k, v in results.items()}, dataset=dataset)
 
 
 # The plugin ------------------------------------------------------------------------------

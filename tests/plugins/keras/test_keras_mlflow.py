@@ -168,8 +168,13 @@ def test_evaluate_links_its_metrics_and_data_to_the_fit_model(
     loss, accuracy = model.evaluate(x, y, verbose=0)
     run = _only_run(mlflow_store)
     (logged,) = mlflow.search_logged_models(output_format="list")
-    linked = {m.key: m.value for m in mlflow.get_logged_model(logged.model_id).metrics}
+    metrics = mlflow.get_logged_model(logged.model_id).metrics
+    linked = {m.key: m.value for m in metrics}
     assert linked["eval_loss"] == pytest.approx(loss)
+    # Measured on the eval dataset: the model page shows which data.
+    (eval_loss,) = [m for m in metrics if m.key == "eval_loss"]
+    assert eval_loss.dataset_digest == mlflow.data.from_numpy(x, targets=y).digest
+    assert eval_loss.dataset_name
     assert linked["eval_accuracy"] == pytest.approx(accuracy)
     assert "loss" in linked and "val_loss" in linked
     assert run.data.metrics["eval_loss"] == pytest.approx(loss)
