@@ -431,7 +431,14 @@ def warm_up(flavor: str | None = None, requirements: Iterable[str] = ()) -> None
     requirements while training runs, instead of at the end of the first ``fit``.
     Idempotent and cheap after the first call; errors are left for the real packaging to
     report.
+
+    Nothing is done where MLflow's requirement module is not imported yet (a test's
+    in-memory backend never imports MLflow): the warm-up thread would import MLflow
+    itself, and a package imported by two threads at once can hand one of them a
+    half-initialised module.
     """
+    if "mlflow.utils.requirements_utils" not in sys.modules:
+        return
     warmup.submit(("packaging", None, ()), _packages_distributions)
     if flavor is not None:
         # Imported here, on the caller's thread (see `autolog.warmup`); with the framework
