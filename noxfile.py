@@ -46,6 +46,10 @@ STACKS = {
 # swung between two speeds (3.5 s and 5.6 s under TF 2.15), and the ratios with them.
 FAULT_TESTS = "tests/reliability/test_fault_injection.py"
 PARTS = ("suite", "faults")
+# The README's install commands, each in a fresh virtualenv (both stacks, whichever session
+# runs it): once per `make test`, with the current stack's suite.
+INSTALL_TESTS = "tests/install"
+INSTALL_TESTS_STACK = "tf221"
 
 
 def _install(
@@ -89,7 +93,10 @@ def _pytest(session: nox.Session, stack: str, **extra_env: str) -> None:
     if part not in ("", *PARTS):
         session.error(f"AUTOLOG_TEST_PART={part!r}: expected one of {', '.join(PARTS)}")
     if part in ("", "suite"):
-        _run_pytest(session, stack, env, f"--ignore={FAULT_TESTS}")
+        ignored = [f"--ignore={FAULT_TESTS}"]
+        if stack != INSTALL_TESTS_STACK:
+            ignored.append(f"--ignore={INSTALL_TESTS}")
+        _run_pytest(session, stack, env, *ignored)
     if part not in ("", "faults"):
         return
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

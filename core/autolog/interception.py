@@ -209,6 +209,11 @@ def _open_run(
         previous_id = None if previous is None else previous.run_id
         if previous_id is not None:
             return backend.open(previous_id, tags), False, False
+        same_run = getattr(previous, "same_run", None)
+        if callable(same_run):
+            # The earlier call's run is not in the store yet (the store is down, or slow):
+            # this call joins it all the same, so `fit` then `evaluate` is one run.
+            return same_run(), False, False
     sink = backend.open(None, tags)
     with _let_go_on_error(sink, owned=True):
         session.instance_runs.remember(instance, sink)

@@ -4,6 +4,9 @@ This is where a patched call meets MLflow: finding the user's active run, resolv
 tags MLflow itself puts on a run (user, source, git commit), and handing the run's writes
 to `autolog.BatchLogger`. Values are redacted here, so no plugin can leak a secret
 into the store by logging it under a credential-like name.
+
+Models (`autolog.models`) and dataset inputs (`autolog.datasets`) are built on the run's
+background worker, as work submitted to its logger, and written with the store's client.
 """
 
 from __future__ import annotations
@@ -11,23 +14,41 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from autolog import warmup
+from autolog import safety, warmup
 from autolog.redaction import redact_mapping, redact_value
 
 if TYPE_CHECKING:
     from autolog.batching import BatchLogger
 
-__all__ = ["MlflowBackend", "MlflowSink"]
+__all__ = ["MlflowBackend", "MlflowSink", "mlflow_autologging", "steps_aside_for_mlflow"]
 
 
 class MlflowSink:
     """A `autolog.plugin.RunSink` over one `BatchLogger`."""
 
-    def __init__(self, logger: BatchLogger) -> None:
+    def __init__(self, logger: BatchLogger, tracking_uri: str | None = None) -> None:
         self.logger = logger
+        self._tracking_uri = tracking_uri
+        # (name, digest) of the datasets logged through this sink, by context: written and
+        # read only by work on the run's worker, in order.
+        self._datasets: dict[str, tuple[str, str]] = {}
+
+    def _client(self) -> Any:
+        """The store's client, for the writes the batching layer has no request for.
+
+        Called on the worker only: the batching layer's shared client of the run's store.
+        """
+        from autolog.batching import logger as batching_logger
+        from autolog.batching import transport
+        from autolog.batching.policy import BatchPolicy
+
+        uri = self._tracking_uri or batching_logger.current_tracking_uri()
+        return transport.client_for(uri, BatchPolicy().request_timeout)
 
     @property
     def run_id(self) -> str | None:
@@ -76,19 +97,193 @@ class MlflowSink:
 
         def package() -> None:
             package_model(
-                logger, flavor=flavor, loader=loader, artifact_path=artifact_path, **save_kwargs
+                logger,
+                flavor=flavor,
+                loader=loader,
+                artifact_path=artifact_path,
+                client=self._client(),
+                **save_kwargs,
             )
 
         logger.submit(package, description=f"packaging the MLflow {flavor} model")
+
+    def log_model_metrics(
+        self, metrics: Mapping[str, Any], step: int | None = None, *, dataset: str | None = None
+    ) -> None:
+        # Logged like any metric first (the durable path), at one timestamp so that the
+        # worker can then link exactly these values to the run's LoggedModel.
+        timestamp = int(time.time() * 1000)
+        numbers: dict[str, float] = {}
+        for key, value in metrics.items():
+            self.logger.log_metric(key, value, step=step, timestamp=timestamp)
+            try:
+                numbers[key] = float(value)
+            except (TypeError, ValueError):
+                continue  # reported by the batching layer as dropped
+        if not numbers:
+            return
+        logger = self.logger
+
+        def link() -> None:
+            from autolog.models import link_metrics
+
+            run_id = logger.run_id
+            if run_id is not None:
+                measured_on = None if dataset is None else self._datasets.get(dataset)
+                link_metrics(
+                    self._client(), run_id, numbers, step or 0, timestamp, dataset=measured_on
+                )
+
+        logger.submit(link, description="linking metrics to the logged model")
+
+    def log_dataset(
+        self,
+        features: Any,
+        *,
+        context: str,
+        targets: Any = None,
+        name: str | None = None,
+    ) -> None:
+        from autolog.datasets import check_context
+
+        check_context(context)
+        logger = self.logger
+
+        def log_input() -> None:
+            from autolog.datasets import dataset_input
+
+            run_id = logger.run_id
+            if run_id is None:
+                return  # the run is not in the store (yet): nothing to attach it to
+            entry = dataset_input(features, context=context, targets=targets, name=name)
+            if entry is not None:
+                self._client().log_inputs(run_id, datasets=[entry])
+                self._datasets[context] = (entry.dataset.name, entry.dataset.digest)
+
+        logger.submit(log_input, description=f"logging the {context} dataset")
 
     def send_pending(self) -> None:
         self.logger.send_pending()
 
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
+        # Called by the core only for runs autolog created: the user's runs are let go
+        # with close(), and the user knows where those are.
         self.logger.end_run(status, timeout)
+        run_id = self.logger.run_id
+        if run_id is None or safety.silent():
+            return  # a run still waiting in the spool: the exit line tells about it
+        uri = self._tracking_uri or ""
+        with contextlib.suppress(Exception):
+            sys.stderr.write(where_to_look(run_id, status, uri) + "\n")
+            sys.stderr.flush()
 
     def close(self, timeout: float | None = None) -> None:
         self.logger.close(timeout)
+
+    def same_run(self) -> MlflowSink:
+        """A new sink for this sink's run, even one the store has not created yet."""
+        from autolog.batching import BatchLogger
+
+        return MlflowSink(BatchLogger.same_run(self.logger))
+
+
+def where_to_look(run_id: str, status: str, tracking_uri: str) -> str:
+    """The line that names a run autolog created and where to look at it.
+
+    A tracking server: the run's page (MLflow's UI opens ``#/runs/<run_id>`` in its
+    experiment). A local store (SQLite and the other SQL databases, a ``file:`` or plain
+    path): the ``mlflow ui`` command that shows it, then the same page on MLflow's default
+    address. A password in the URI is masked.
+    """
+    from autolog.batching import transport
+
+    shown = str(redact_value("tracking_uri", tracking_uri))
+    head = f"autolog: run {run_id} ({status})"
+    if transport.is_http(tracking_uri):
+        return f"{head}: {shown.rstrip('/')}/#/runs/{run_id}"
+    if tracking_uri.startswith(_SQL_SCHEMES) or _is_local_files(tracking_uri):
+        store = shown
+        if _is_local_files(tracking_uri) and not tracking_uri.startswith("file:"):
+            store = "file://" + os.path.abspath(tracking_uri)
+        return (
+            f"{head} is in {store}; to look at it run: mlflow ui --backend-store-uri "
+            f"{_shell_word(store)} and open http://127.0.0.1:5000/#/runs/{run_id}"
+        )
+    return f"{head} is in {shown}"
+
+
+def _is_local_files(uri: str) -> bool:
+    """A ``file:`` URI or a plain path (MLflow's file store), not ``databricks`` and the like."""
+    from urllib.parse import urlparse
+
+    if not uri or uri.startswith("databricks"):
+        return False
+    scheme = urlparse(uri).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # a Windows drive letter
+
+
+def _shell_word(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)
+
+
+# MLflow's own autologging --------------------------------------------------------------
+
+
+def mlflow_autologging(integrations: Iterable[str]) -> list[str]:
+    """Which of MLflow's own autologging integrations (``"keras"``, ``"sklearn"``...) are on.
+
+    ``mlflow.<name>.autolog()`` turns one on, ``mlflow.autolog()`` every one whose library
+    is imported. MLflow is not imported for this: if nobody imported it, none is on.
+    """
+    if "mlflow" not in sys.modules:
+        return []
+    try:
+        from mlflow.utils.autologging_utils import autologging_is_disabled
+    except ImportError:  # an MLflow laid out differently: nothing to defer to
+        return []
+    found = []
+    for name in integrations:
+        try:
+            if not autologging_is_disabled(name):  # type: ignore[no-untyped-call]
+                found.append(name)
+        except Exception:
+            continue
+    return found
+
+
+_stepped_aside: set[str] = set()
+_stepped_aside_lock = threading.Lock()
+
+
+def steps_aside_for_mlflow(plugin: str, framework: str, integrations: Iterable[str]) -> bool:
+    """Whether ``plugin`` leaves ``framework`` to MLflow's own autologging, saying so once.
+
+    The rule: one framework, one autologger. Where MLflow's autologging for the framework
+    is on, both would log the same training into one run, under the same param names with
+    different values, and MLflow's would fail on the first difference. So the plugin lets
+    the call run untouched, and the first time one line on stderr (unless
+    ``autolog(silent=True)``) says who logs the framework and how to change it.
+    """
+    enabled = mlflow_autologging(integrations)
+    if not enabled:
+        return False
+    with _stepped_aside_lock:
+        first = plugin not in _stepped_aside
+        _stepped_aside.add(plugin)
+    if first and not safety.silent():
+        calls = " and ".join(f"mlflow.{name}.autolog()" for name in enabled)
+        offs = " and ".join(f"mlflow.{name}.autolog(disable=True)" for name in enabled)
+        verb = "is" if len(enabled) == 1 else "are"
+        with contextlib.suppress(Exception):
+            sys.stderr.write(
+                f"autolog: MLflow's own autologging logs {framework} here ({calls} {verb} on), "
+                f"so autolog's {plugin} plugin leaves it alone; to have autolog log "
+                f"{framework} instead, call {offs} first\n"
+            )
+            sys.stderr.flush()
+    return True
 
 
 class MlflowBackend:
@@ -127,10 +322,12 @@ class MlflowBackend:
 
     def open(self, run_id: str | None, tags: Mapping[str, str]) -> MlflowSink:
         from autolog.batching import BatchLogger
+        from autolog.batching.logger import current_tracking_uri
 
+        uri = current_tracking_uri()  # the store the logger writes to, as it resolves it
         if run_id is not None:
-            return MlflowSink(BatchLogger(run_id))
-        return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))))
+            return MlflowSink(BatchLogger(run_id), uri)
+        return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))), uri)
 
 
 def _import_client_side(*, log_models: bool) -> str:

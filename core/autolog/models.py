@@ -5,24 +5,39 @@ runs `package_model` on its background worker, which
 
 1. calls ``loader()`` to get the object to save (typically it loads a snapshot file the
    plugin wrote on the training thread, so training can go on changing the live model);
-2. calls ``mlflow.<flavor>.save_model(model, <temp dir>, **save_kwargs)`` with explicit
+2. creates an MLflow 3 *LoggedModel* named ``artifact_path`` whose source run is the run
+   (its params copied from the run, as ``mlflow.<flavor>.log_model`` does), and records it
+   as the run's output, so it shows in the run's Models tab;
+3. calls ``mlflow.<flavor>.save_model(model, <temp dir>, **save_kwargs)`` with explicit
    ``pip_requirements``, so MLflow never runs its dependency inference (which loads the
    model again in a subprocess and takes seconds) — the pins are computed once per
    process and flavor from installed versions;
-3. uploads the directory as the run's artifacts under ``artifact_path``, right there on
-   the worker, so the model is in the store when the run's ``flush``/``end_run`` returns
-   (``end_run`` is usually called before this work runs, and a closed logger accepts no
-   new artifacts). If the store cannot take it, the directory is handed to the logger,
-   whose spool keeps it for ``autolog sync`` while the logger is still open.
+4. uploads the directory as the LoggedModel's artifacts and marks it READY, so it loads
+   with ``mlflow.<flavor>.load_model("models:/<model_id>")``;
+5. links the run's final metric values to the model (MLflow's ``model_id`` on a metric:
+   they show on the model's page), as ``mlflow.<flavor>.autolog`` does.
 
-Two keyword arguments are understood here rather than passed to ``save_model``, because
-plugins must not import MLflow:
+All of it happens right there on the worker, so the model is in the store when the run's
+``flush``/``end_run`` returns (``end_run`` is usually called before this work runs, and
+the work is ordered before the run's end). Where the store cannot take a LoggedModel
+(it is unreachable, or the run is not created yet), the model directory is logged as
+run artifacts under ``artifact_path`` instead, through the logger, whose spool keeps it
+for ``autolog sync``; ``mlflow.<flavor>.load_model("runs:/<run_id>/<artifact_path>")``
+loads it then.
+
+Three keyword arguments are understood here rather than passed to ``save_model``
+unchanged, because plugins must not import MLflow:
 
 * ``signature``: an `mlflow.models.ModelSignature`, or plain data in MLflow's
   schema format, ``{"inputs": [...], "outputs": [...]}`` (lists or JSON strings of
   ``{"type": "tensor", "tensor-spec": {"dtype": ..., "shape": [...]}}`` entries).
+* ``input_example``: a few rows of what the model was trained on (a numpy array or
+  anything ``numpy.asarray`` takes, a dict of them, a pandas DataFrame), saved with the
+  model as MLflow saves an input example.
 * ``requirements``: import or distribution names (e.g. ``("keras", "tensorflow")``) to pin
   at their installed versions, on top of the flavor's own defaults.
+
+`log_model_metrics` links later metrics (``evaluate()`` results) to the run's model.
 
 This module imports MLflow (only when called) and never a framework.
 """
@@ -32,8 +47,10 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,7 +60,21 @@ from typing import Any, Protocol
 
 from autolog import warmup
 
-__all__ = ["ArtifactLogger", "package_model", "pip_requirements", "warm_up"]
+__all__ = [
+    "ArtifactLogger",
+    "link_metrics",
+    "model_of_run",
+    "package_model",
+    "pip_requirements",
+    "warm_up",
+]
+
+_log = logging.getLogger(__name__)
+
+# The LoggedModel last packaged for each run in this process (run id -> model id): where
+# evaluate() results logged later through another sink of the same run are linked.
+_run_models: dict[str, str] = {}
+_run_models_lock = threading.Lock()
 
 
 class ArtifactLogger(Protocol):
@@ -62,14 +93,18 @@ def package_model(
     loader: Callable[[], Any],
     artifact_path: str = "model",
     signature: Any = None,
+    input_example: Any = None,
     requirements: Iterable[str] = (),
+    client: Any = None,
     **save_kwargs: Any,
-) -> str:
-    """Save the model ``loader()`` returns as an MLflow model and log it; returns its dir.
+) -> str | None:
+    """Save the model ``loader()`` returns as an MLflow LoggedModel; returns its id.
 
-    Runs on the batching layer's worker. ``save_kwargs`` go to
-    ``mlflow.<flavor>.save_model``; an explicit ``pip_requirements``/``conda_env`` there
-    replaces the cached pins.
+    Runs on the batching layer's worker. ``client`` is the `mlflow.MlflowClient` of the
+    run's store; without it, or when the store cannot create the LoggedModel, the model
+    goes to the run's artifacts under ``artifact_path`` (and ``None`` is returned).
+    ``save_kwargs`` go to ``mlflow.<flavor>.save_model``; an explicit
+    ``pip_requirements``/``conda_env`` there replaces the cached pins.
     """
     flavor_module = importlib.import_module(f"mlflow.{flavor}")
     model = loader()
@@ -79,18 +114,196 @@ def package_model(
     _packages_distributions()
     if signature is not None:
         save_kwargs["signature"] = _signature(signature)
-    if "mlflow_model" not in save_kwargs:
-        from mlflow.models import Model
-
-        # Recorded in MLmodel, as mlflow.<flavor>.log_model would.
-        save_kwargs["mlflow_model"] = Model(run_id=logger.run_id, artifact_path=artifact_path)
+    if input_example is not None:
+        save_kwargs["input_example"] = _example(input_example)
+    name = os.path.basename(artifact_path.rstrip("/")) or "model"
+    run_id = logger.run_id
+    logged = None
+    if client is not None and run_id is not None and "mlflow_model" not in save_kwargs:
+        try:
+            logged = _create_logged_model(client, run_id, name)
+        except Exception as exc:  # an unreachable store: the run's artifacts keep it
+            _log.debug("autolog: no LoggedModel for run %s (%s)", run_id, exc)
     root = tempfile.mkdtemp(prefix="autolog-model-")
-    path = os.path.join(root, os.path.basename(artifact_path.rstrip("/")) or "model")
-    flavor_module.save_model(model, path, **save_kwargs)
-    # Queued right after this work, ahead of the run's end: uploaded like any artifact,
-    # or spooled (moved, not copied) while the store is unreachable.
-    logger.log_temp_artifacts(path, artifact_path)
-    return path
+    path = os.path.join(root, name)
+    # Made empty beforehand (which every flavor accepts): mlflow.keras writes the input
+    # example before it creates the directory.
+    os.makedirs(path)
+    if logged is None:
+        if "mlflow_model" not in save_kwargs:
+            from mlflow.models import Model
+
+            # Recorded in MLmodel, as mlflow.<flavor>.log_model would.
+            save_kwargs["mlflow_model"] = Model(run_id=run_id, artifact_path=artifact_path)
+        flavor_module.save_model(model, path, **save_kwargs)
+        # Queued right after this work, ahead of the run's end: uploaded like any
+        # artifact, or spooled (moved, not copied) while the store is unreachable.
+        logger.log_temp_artifacts(path, artifact_path)
+        return None
+    return _fill_logged_model(
+        client, logger, logged, flavor_module, model, path, artifact_path, save_kwargs
+    )
+
+
+def _create_logged_model(client: Any, run_id: str, name: str) -> Any:
+    """A PENDING LoggedModel of the run's experiment, with the run's params and context."""
+    from mlflow.tracking.context.registry import resolve_tags
+
+    run = client.get_run(run_id)
+    return client.create_logged_model(
+        experiment_id=run.info.experiment_id,
+        name=name,
+        source_run_id=run_id,
+        params={key: str(value) for key, value in run.data.params.items()},
+        tags=resolve_tags(),
+    )
+
+
+def _fill_logged_model(
+    client: Any,
+    logger: ArtifactLogger,
+    logged: Any,
+    flavor_module: Any,
+    model: Any,
+    path: str,
+    artifact_path: str,
+    save_kwargs: dict[str, Any],
+) -> str | None:
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model
+
+    model_id = str(logged.model_id)
+    run_id = str(logged.source_run_id)
+    # What mlflow.<flavor>.log_model records in MLmodel for a LoggedModel.
+    save_kwargs["mlflow_model"] = Model(
+        artifact_path=logged.artifact_location,
+        model_uuid=model_id,
+        run_id=run_id,
+        model_id=model_id,
+    )
+    try:
+        flavor_module.save_model(model, path, **save_kwargs)
+    except Exception:
+        _finalize(client, model_id, LoggedModelStatus.FAILED)
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        raise
+    try:
+        client.log_model_artifacts(model_id, path)
+    except Exception as exc:
+        # The store took the model's record but not its files: keep the files as the
+        # run's artifacts (spooled for `autolog sync` if need be) rather than lose them.
+        _log.debug("autolog: uploading LoggedModel %s failed (%s)", model_id, exc)
+        _finalize(client, model_id, LoggedModelStatus.FAILED)
+        logger.log_temp_artifacts(path, artifact_path)
+        return None
+    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+    client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+    client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)])
+    with _run_models_lock:
+        _run_models[run_id] = model_id
+    _link_final_metrics(client, run_id, model_id)
+    return model_id
+
+
+def _finalize(client: Any, model_id: str, status: Any) -> None:
+    try:
+        client.finalize_logged_model(model_id, status)
+    except Exception as exc:
+        _log.debug("autolog: could not mark LoggedModel %s %s (%s)", model_id, status, exc)
+
+
+def _link_final_metrics(client: Any, run_id: str, model_id: str) -> None:
+    """Link the last value of each of the run's metrics to ``model_id``.
+
+    The values are re-sent with ``model_id`` exactly as stored (same key, value, step and
+    timestamp): the store files them under the model and keeps one copy in the run's
+    history. `Model.log` does the same for the metrics of one step.
+    """
+    from mlflow.entities import Metric
+
+    latest = [
+        Metric(
+            key=last.key,
+            value=last.value,
+            timestamp=last.timestamp,
+            step=last.step,
+            model_id=model_id,
+            run_id=run_id,
+        )
+        for last in _latest_metrics(client, run_id)
+    ]
+    if latest:
+        client.log_batch(run_id, metrics=latest)
+
+
+def _latest_metrics(client: Any, run_id: str) -> list[Any]:
+    """The run's last value of each metric, with its step and timestamp.
+
+    One request: the run as the store returns it carries each metric's latest entry
+    (highest step, then latest timestamp); `RunData` keeps those entries, though only
+    privately. Without them, each metric's history is read, as `Model.log` does.
+    """
+    data = client.get_run(run_id).data
+    entries = getattr(data, "_metric_objs", None)
+    if isinstance(entries, list) and all(
+        hasattr(m, "step") and hasattr(m, "timestamp") for m in entries
+    ):
+        return entries
+    found = []
+    for key in data.metrics:
+        history = client.get_metric_history(run_id, key)
+        if history:
+            found.append(max(history, key=lambda m: (m.step, m.timestamp)))
+    return found
+
+
+def model_of_run(client: Any, run_id: str) -> str | None:
+    """The id of the LoggedModel last packaged for ``run_id``: this process's, else the store's."""
+    with _run_models_lock:
+        known = _run_models.get(run_id)
+    if known is not None:
+        return known
+    outputs = getattr(client.get_run(run_id), "outputs", None)
+    models = list(getattr(outputs, "model_outputs", None) or [])
+    return str(models[-1].model_id) if models else None
+
+
+def link_metrics(
+    client: Any,
+    run_id: str,
+    metrics: Mapping[str, float],
+    step: int,
+    timestamp: int,
+    *,
+    dataset: tuple[str, str] | None = None,
+) -> str | None:
+    """Link metrics already logged to ``run_id`` (with ``step``, ``timestamp``) to its model.
+
+    ``dataset``: the ``(name, digest)`` of the dataset they were measured on. Returns the
+    model id, or ``None`` when the run has no LoggedModel (nothing to link).
+    """
+    from mlflow.entities import Metric
+
+    model_id = model_of_run(client, run_id)
+    if model_id is None:
+        return None
+    name, digest = dataset if dataset is not None else (None, None)
+    linked = [
+        Metric(
+            key,
+            value,
+            timestamp,
+            step,
+            model_id=model_id,
+            dataset_name=name,
+            dataset_digest=digest,
+            run_id=run_id,
+        )
+        for key, value in metrics.items()
+    ]
+    if linked:
+        client.log_batch(run_id, metrics=linked)
+    return model_id
 
 
 @functools.cache
@@ -218,7 +431,14 @@ def warm_up(flavor: str | None = None, requirements: Iterable[str] = ()) -> None
     requirements while training runs, instead of at the end of the first ``fit``.
     Idempotent and cheap after the first call; errors are left for the real packaging to
     report.
+
+    Nothing is done where MLflow's requirement module is not imported yet (a test's
+    in-memory backend never imports MLflow): the warm-up thread would import MLflow
+    itself, and a package imported by two threads at once can hand one of them a
+    half-initialised module.
     """
+    if "mlflow.utils.requirements_utils" not in sys.modules:
+        return
     warmup.submit(("packaging", None, ()), _packages_distributions)
     if flavor is not None:
         # Imported here, on the caller's thread (see `autolog.warmup`); with the framework
@@ -250,3 +470,14 @@ def _signature(signature: Any) -> Any:
         if value is not None
     }
     return ModelSignature.from_dict(as_json)
+
+
+def _example(example: Any) -> Any:
+    """An input example MLflow can save: arrays as numpy, DataFrames and dicts as they are."""
+    if isinstance(example, Mapping):
+        return {str(key): _example(value) for key, value in example.items()}
+    if type(example).__module__.startswith("pandas"):
+        return example
+    import numpy as np
+
+    return np.asarray(example)

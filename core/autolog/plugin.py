@@ -182,10 +182,48 @@ class RunSink(Protocol):
         artifact_path: str = "model",
         **save_kwargs: Any,
     ) -> None:
-        """Package an MLflow model off the training thread.
+        """Log a model as an MLflow LoggedModel of ``flavor``, packaged off the training thread.
 
         ``loader`` returns the object to save (typically by loading a snapshot the hook
-        wrote); the core then calls ``mlflow.<flavor>.save_model`` and uploads the result.
+        wrote); the core then calls ``mlflow.<flavor>.save_model`` and uploads the result as
+        a LoggedModel named ``artifact_path`` whose source run is the run. It loads with
+        ``mlflow.<flavor>.load_model("models:/<model_id>")`` and shows in the run's Models
+        tab; the run's final metric values are linked to it. Keyword arguments the core
+        understands besides ``save_model``'s: ``signature`` (plain data in MLflow's schema
+        format), ``input_example`` (a few rows of the training data: an array, a dict of
+        arrays or a DataFrame) and ``requirements`` (import names to pin).
+        """
+        ...
+
+    def log_model_metrics(
+        self, metrics: Mapping[str, Any], step: int | None = None, *, dataset: str | None = None
+    ) -> None:
+        """Log metrics that measure the model last logged in this run (``evaluate()``).
+
+        Logged to the run exactly as `log_metrics` does, and linked to the run's
+        LoggedModel, so they show on the model's page too. ``dataset`` names the context
+        of a dataset this sink logged with `log_dataset` (``"eval"``): the metrics are
+        then recorded as measured on it (its name and digest), as MLflow shows them.
+        Without a model in the run they are plain run metrics.
+        """
+        ...
+
+    def log_dataset(
+        self,
+        features: Any,
+        *,
+        context: str,
+        targets: Any = None,
+        name: str | None = None,
+    ) -> None:
+        """Record data the call trained or evaluated on as an MLflow dataset input of the run.
+
+        ``features`` and ``targets`` are the data as the user passed them: numpy arrays (or
+        anything ``numpy.asarray`` takes), dicts of them, pandas DataFrames. The core builds
+        the dataset (digest, schema) off the training thread; data it cannot describe
+        without reading it again (generators, pipelines) is skipped. ``context`` is the
+        input's ``mlflow.data.context`` tag: ``"train"``, ``"validation"`` or ``"eval"``.
+        Call it once per call and input; the data must not be changed in place afterwards.
         """
         ...
 

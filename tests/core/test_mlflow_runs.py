@@ -183,3 +183,39 @@ print(warmed, len(runs), runs[0].info.status, sorted(os.listdir(".")))
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "True 1 FINISHED []"
+
+
+def test_evaluate_after_fit_is_one_run_when_the_store_was_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the store down, the fit's run exists only in its run log: the evaluate that
+    follows joins it all the same, and `autolog sync` makes one run of both, once."""
+    (tmp_path / "later").write_text("a file where the store's folder goes: it cannot open")
+    down = f"sqlite:///{tmp_path / 'later' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(spool))
+    mlflow.set_tracking_uri(down)
+    try:
+        autolog.autolog(frameworks=["toy"], silent=True)
+        import toyfw
+
+        model = toyfw.Model()
+        model.fit(1, epochs=2)
+        model.evaluate(1)
+        from autolog.batching.flusher import ENGINE
+
+        wait_until(lambda: not ENGINE.runs, timeout=30)  # both loggers closed
+    finally:
+        mlflow.set_tracking_uri(None)
+    (tmp_path / "later").unlink()  # the store comes back
+    from autolog.batching.sync import sync_spool
+
+    report = sync_spool(spool, progress=False)
+    assert report.ok, str(report)
+    client = MlflowClient(down)
+    (run,) = all_runs(client)
+    assert run.info.status == "FINISHED"
+    assert history(client, run.info.run_id, "loss") == [(0, 1.0), (1, 0.5)]
+    assert run.data.metrics["eval_accuracy"] == 0.75
+    assert sync_spool(spool, progress=False).files == 0

@@ -365,7 +365,7 @@ def assert_complete_run(
         checked += len(expected)
     p = run.params
     assert p["epochs"] == str(epochs) and p["batch_size"] == str(batch_size)
-    assert p["optimizer_name"] == "Adam" and p["optimizer_learning_rate"] == "0.01"
+    assert p["optimizer_class"] == "Adam" and p["optimizer_learning_rate"] == "0.01"
     assert p["num_layers"] == "2" and p["loss"] == "sparse_categorical_crossentropy"
     assert p["metrics"] == "accuracy"
     assert run.tags["autolog.plugin"] == "keras" and "Total params" in run.tags["model_summary"]

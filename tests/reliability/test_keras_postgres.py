@@ -48,13 +48,18 @@ def test_fit_logs_the_complete_run(tracking: Any) -> None:
     assert run.params["validation_split"] == "0.25"
     assert run.params["dataset_train_shape"] == "(192, 20)"
     assert run.params["total_params"] == str(model.count_params())
-    assert {"model.keras", "model_summary.txt", "model/MLmodel"} <= set(run.artifacts)
+    # One copy of the model: a LoggedModel of the run, not run artifacts.
+    assert "model_summary.txt" in run.artifacts and "model.keras" not in run.artifacts
     # The logged model is the trained one.
     import mlflow
 
+    (logged,) = mlflow.search_logged_models(
+        experiment_ids=[found.info.experiment_id], output_format="list"
+    )
+    assert logged.source_run_id == run.run_id
     keras = _support.keras_module()
     flavor = mlflow.keras if int(keras.__version__.split(".")[0]) >= 3 else mlflow.tensorflow
-    reloaded = flavor.load_model(f"runs:/{run.run_id}/model")
+    reloaded = flavor.load_model(f"models:/{logged.model_id}")
     import numpy as np
 
     np.testing.assert_allclose(

@@ -209,7 +209,7 @@ def test_keras_optimizer_config_secrets_are_redacted(tracking: Any) -> None:
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)
     (found,) = tracking.runs()
     params = tracking.run(found.info.run_id).params
-    assert params["optimizer_name"] == "VaultAdam"
+    assert params["optimizer_class"] == "VaultAdam"
     assert params["optimizer_api_token"] == "***"
     assert params["optimizer_password"] == "***"
     assert params["optimizer_callback_url"] == URL.replace(URL_PASSWORD, "***")

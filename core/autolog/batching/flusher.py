@@ -740,8 +740,8 @@ class Engine:
         where = run.spool_location()
         run.reporter.problem(
             "spooling",
-            f"{reason}; its data waits in the spool in {where} and is retried "
-            f"later (or delivered by `autolog sync {where}`).",
+            f"{_sentence(reason)} Its values wait in the run log in {where}, and are sent "
+            f"when the store answers again (or by `autolog sync {where}`).",
         )
 
     def _ensure_spool(self, run: RunState) -> SpoolFile:
@@ -959,8 +959,7 @@ class Engine:
             if run_id is None:
                 self._enter_spooling(
                     run,
-                    f"the run could not be created ({_failure(run, outcome, error)}); "
-                    "it will be created when its spool is delivered",
+                    f"the run could not be created yet: {_failure(run, outcome, error)}",
                 )
             self._pump(run)
 
@@ -1242,6 +1241,15 @@ def _private_temp_spool_dir() -> Path | None:
     except OSError:
         return None
     return directory
+
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: capitalized, with a full stop."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _amount(values: int, artifacts: int) -> str:

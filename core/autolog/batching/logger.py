@@ -148,6 +148,36 @@ class BatchLogger:
         ENGINE.nudge(self._state)
         return self
 
+    @classmethod
+    def same_run(cls, other: BatchLogger) -> BatchLogger:
+        """A new logger for ``other``'s run, whether or not the store has created it yet.
+
+        A run still being created (or waiting in the run log for a store that is down) is
+        joined by its key: this logger's values reach the run ``other`` creates, and it
+        never creates a second one, nor ends that run.
+        """
+        run_id = other.run_id
+        client = other._state.make_client() if other._state.endpoint_key[0] == "client" else None
+        if run_id is not None or other._state.create is None:
+            joined = cls.__new__(cls)
+            joined._setup(
+                other._policy,
+                client,
+                run_id=run_id or "",
+                create=None,
+                tracking_uri=other._state.tracking_uri,
+            )
+            return joined
+        self = cls.__new__(cls)
+        spec = {**other._state.create, "join": True}
+        self._setup(
+            other._policy, client, run_id=None, create=spec, tracking_uri=other._state.tracking_uri
+        )
+        self._state.owns = False
+        self._inbox.append((CONTROL, CreateOp(spec)))
+        ENGINE.nudge(self._state)
+        return self
+
     def _setup(
         self,
         policy: BatchPolicy,
@@ -155,9 +185,10 @@ class BatchLogger:
         *,
         run_id: str | None,
         create: dict[str, Any] | None,
+        tracking_uri: str | None = None,
     ) -> None:
         if client is None:
-            uri = current_tracking_uri()
+            uri = tracking_uri or current_tracking_uri()
             timeout = policy.request_timeout
             key: tuple[Any, ...] = ("uri", uri, timeout)
 

@@ -65,7 +65,7 @@ class BatchPolicy:
     max_in_flight: int | None = None
     exit_timeout: float = 10.0
     spool_dir: Path | None = None
-    log_interval: float = 0.02
+    log_interval: float = 0.01
     fsync: str = "flush"
 
     @classmethod

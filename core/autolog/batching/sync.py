@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -274,11 +275,27 @@ class SyncReport:
 
 
 def _spool_files(target: Path) -> list[Path]:
+    """The spool files at ``target``, oldest first.
+
+    In the order their runs were logged: a call that joined an earlier call's run (an
+    ``evaluate`` after a ``fit``, both while the store was down) finds the run that the
+    earlier file creates.
+    """
     if target.is_file():
         return [target]
     if target.is_dir():
-        return sorted(target.glob(f"*{SUFFIX}"))
+        return sorted(target.glob(f"*{SUFFIX}"), key=_created)
     return []
+
+
+def _created(path: Path) -> tuple[int, str]:
+    try:
+        with open(path, "rb") as handle:
+            header = json.loads(handle.readline())
+        created = header.get("created") if isinstance(header, dict) else None
+    except (OSError, ValueError):
+        created = None
+    return (created if isinstance(created, int) else 0, path.name)
 
 
 @contextlib.contextmanager

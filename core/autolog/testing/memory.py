@@ -25,6 +25,7 @@ from typing import Any
 
 from autolog import session
 from autolog.batching.errors import InvalidDataWarning
+from autolog.datasets import check_context
 from autolog.redaction import redact_mapping, redact_value
 
 __all__ = ["MemoryStore", "RecordedRun", "capture"]
@@ -62,6 +63,11 @@ class RecordedRun:
     metrics: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     artifacts: dict[str, str] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
+    model_metrics: dict[str, float] = field(default_factory=dict)
+    """Metrics linked to the run's model: the final values when it was logged, then
+    those given to ``log_model_metrics``."""
+    datasets: list[dict[str, Any]] = field(default_factory=list)
+    """One ``{"context", "features", "targets", "name"}`` per ``log_dataset`` call."""
     status: str = "RUNNING"
     created_by_autolog: bool = False
 
@@ -170,6 +176,33 @@ class _MemorySink:
         with self._store.lock:
             self._run.models.append(
                 {"flavor": flavor, "artifact_path": artifact_path, "model": model, **save_kwargs}
+            )
+            # As the real sink does: the run's final values are linked to the new model.
+            self._run.model_metrics = {key: h[-1][1] for key, h in self._run.metrics.items() if h}
+
+    def log_model_metrics(
+        self, metrics: Mapping[str, Any], step: int | None = None, *, dataset: str | None = None
+    ) -> None:
+        self.log_metrics(metrics, step)
+        with self._store.lock:
+            if not self._run.models:
+                return
+            for key in metrics:
+                if key in self._run.metrics:
+                    self._run.model_metrics[key] = self._run.metrics[key][-1][1]
+
+    def log_dataset(
+        self,
+        features: Any,
+        *,
+        context: str,
+        targets: Any = None,
+        name: str | None = None,
+    ) -> None:
+        check_context(context)
+        with self._store.lock:
+            self._run.datasets.append(
+                {"context": context, "features": features, "targets": targets, "name": name}
             )
 
     def send_pending(self) -> None:

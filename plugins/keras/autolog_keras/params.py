@@ -30,22 +30,26 @@ _Containers = (Mapping, list, tuple, set, frozenset)
 
 
 def optimizer_params(optimizer: Any) -> dict[str, Any]:
-    """``optimizer_name`` plus every config value as ``optimizer_<key>``.
+    """``optimizer_class`` plus every config value as ``optimizer_<key>``.
 
-    A nested serialized object (a learning-rate schedule, the inner optimizer of a
-    ``LossScaleOptimizer``) becomes its class name under its key and its own config under
-    ``optimizer_<key>_<subkey>``.
+    The names are those of MLflow's own Keras autologging (``mlflow.keras.autolog``), so
+    runs made by either compare side by side: ``optimizer_name`` is the optimizer's name
+    from its config (Keras 3: ``adam``, ``adam_1``, ...), ``optimizer_learning_rate`` its
+    rate. ``optimizer_class`` (``Adam``) is autolog's own. A nested serialized object (a
+    learning-rate schedule, the inner optimizer of a ``LossScaleOptimizer``) becomes its
+    class name under its key and its own config under ``optimizer_<key>_<subkey>``.
     """
     if optimizer is None:
         return {}
-    params: dict[str, Any] = {"optimizer_name": type(optimizer).__name__}
+    params: dict[str, Any] = {"optimizer_class": type(optimizer).__name__}
     try:
         config = optimizer.get_config()
     except (NotImplementedError, AttributeError):
+        name = getattr(optimizer, "name", None)
+        if isinstance(name, str):
+            params["optimizer_name"] = name
         return params
-    # The config's own "name" would collide with optimizer_name (and is usually a
-    # lower-cased copy of it).
-    params.update(_flatten("optimizer", config, skip=frozenset({"name"})))
+    params.update(_flatten("optimizer", config, skip=frozenset()))
     return params
 
 

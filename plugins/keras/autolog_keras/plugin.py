@@ -8,18 +8,21 @@ given environment:
 * Keras 2 / ``tf.keras`` 2.13+: ``keras.src.engine.training:Model.fit``.
 * ``tf_keras``: ``tf_keras.src.engine.training:Model.fit``.
 
-The ``fit`` hooks log params, add the logging callback (to a new list: the caller's list or
-tuple is never touched) and, after training, hand the model over as a ``.keras`` file and an
-MLflow model. ``evaluate`` logs ``eval_<name>`` into the run of the last ``fit`` of the same
-model; the ``evaluate`` Keras runs inside ``fit`` for validation is a nested call the core
-skips.
+The ``fit`` hooks log params and the training/validation data as dataset inputs, add the
+logging callback (to a new list: the caller's list or tuple is never touched) and, after
+training, hand the model over as an MLflow LoggedModel (or, without ``log_models``, as a
+``.keras`` file). ``evaluate`` logs its data as the ``eval`` dataset and ``eval_<name>``
+into the run of the last ``fit`` of the same model, linked to that fit's model; the
+``evaluate`` Keras runs inside ``fit`` for validation is a nested call the core skips.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Literal, cast
 
+from autolog.mlflow_backend import steps_aside_for_mlflow
 from autolog.models import warm_up
 from autolog.plugin import Call, Patch, Plugin, PluginOptions, RunSink
 from autolog_keras import datasets, distributed, snapshots
@@ -49,6 +52,9 @@ _FIT_CAPTURE = (
     "class_weight",
 )
 
+# MLflow's autologging integrations that patch Keras's fit.
+_MLFLOW_INTEGRATIONS = ("keras", "tensorflow")
+
 _CHECKPOINT_EVERY = (None, "best", "epoch")
 _CHECKPOINT_MODES = ("auto", "min", "max")
 
@@ -60,17 +66,21 @@ class KerasOptions(PluginOptions):
     Attributes:
         log_every_n_steps: also log batch metrics (``batch_<name>``) every N optimizer steps
             at the global step; ``None``: per epoch only. Inherits ``autolog()``'s value.
-        log_models: package the trained model as an MLflow model under ``model``
-            (loadable with ``mlflow.keras.load_model`` / ``mlflow.pyfunc.load_model``).
+        log_models: log the trained model as an MLflow LoggedModel named ``model``, with a
+            signature and an input example of five training rows (loadable with
+            ``mlflow.keras.load_model("models:/<model_id>")`` / ``mlflow.pyfunc.load_model``).
             Inherits ``autolog()``'s value.
-        log_keras_file: log the trained model as the artifact ``model.keras``.
+        log_keras_file: without ``log_models``, log the trained model as the run artifact
+            ``model.keras`` (with it, the LoggedModel holds that same file).
         checkpoint: ``"epoch"`` logs ``checkpoints/epoch-NNNN.keras`` after every epoch;
             ``"best"`` logs ``checkpoints/best.keras``, the model at its best
             ``checkpoint_monitor`` value; ``None`` (default) logs no checkpoints.
         checkpoint_monitor: the epoch metric that decides "best"; default ``val_loss`` when
             ``fit`` validates, else ``loss``.
         checkpoint_mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
-        log_datasets: log shape, dtype and sample count of the training/validation inputs.
+        log_datasets: log the training, validation and ``evaluate`` data as MLflow dataset
+            inputs (arrays and DataFrames; generators and pipelines are not read again), and
+            shape, dtype and sample count of the inputs as params.
         log_model_summary: log ``model.summary()`` as the tag ``model_summary`` and the
             artifact ``model_summary.txt``.
     """
@@ -123,6 +133,8 @@ def before_fit(call: Call) -> None:
     if options.log_datasets:
         params.update(_dataset_params(call, batch))
     sink.log_params(params)
+    if options.log_datasets:
+        _log_fit_datasets(call, sink)
 
     if _is_callback_list(given) or any(is_autolog_callback(cb) for cb in callbacks):
         return  # Keras uses a CallbackList as it is: there is no list to add ours to
@@ -157,16 +169,19 @@ def after_fit(call: Call, history: Any) -> None:
         return
     flavor = flavor_of(model)
     path = snapshots.hand_over(snapshots.save(model, "model.keras"))
-    if options.log_keras_file:
+    if not options.log_models:
+        # The only copy of the model: the LoggedModel holds this file when there is one.
         _sink(call).log_artifact(path, None)
-    if options.log_models:
-        _sink(call).log_model(
-            flavor.mlflow_flavor,
-            loader=_Loader(flavor, path, custom_objects(model)),
-            artifact_path="model",
-            signature=_signature(model),
-            requirements=flavor.requirements,
-        )
+        return
+    example = _input_example(call)
+    _sink(call).log_model(
+        flavor.mlflow_flavor,
+        loader=_Loader(flavor, path, custom_objects(model), example),
+        artifact_path="model",
+        signature=_signature(model, example),
+        input_example=example,
+        requirements=flavor.requirements,
+    )
 
 
 def on_fit_error(call: Call, exc: BaseException) -> None:
@@ -193,10 +208,13 @@ class _Loader:
     ``tensorflow`` flavor, which needs the real model.
     """
 
-    def __init__(self, flavor: KerasFlavor, path: str, objects: dict[str, Any]) -> None:
+    def __init__(
+        self, flavor: KerasFlavor, path: str, objects: dict[str, Any], example: Any = None
+    ) -> None:
         self.flavor = flavor
         self.path = path
         self.objects = objects
+        self.example = example
 
     def __call__(self) -> Any:
         if self.flavor.mlflow_flavor == "keras":
@@ -204,7 +222,12 @@ class _Loader:
         return self.load()
 
     def load(self) -> Any:
-        return self.flavor.load_model(self.path, self.objects)
+        model = self.flavor.load_model(self.path, self.objects)
+        if self.example is not None and not _keras_tensors(model, "inputs"):
+            # A subclassed Keras 2 model comes back without a forward pass that TensorFlow
+            # can export; one call on the example rows traces it.
+            model(self.example)
+        return model
 
 
 def _callbacks_list(value: Any) -> list[Any]:
@@ -250,13 +273,89 @@ def _is_array_like(value: Any) -> bool:
     return hasattr(value, "shape")
 
 
-def _signature(model: Any) -> dict[str, Any] | None:
-    """An MLflow tensor signature of a functional/Sequential model, as plain data."""
+def _log_fit_datasets(call: Call, sink: RunSink) -> None:
+    """The training and validation data as dataset inputs (described by the core, later)."""
+    x, y = _features_and_targets(call.get("x"), call.get("y"))
+    split = float(call.get("validation_split") or 0)
+    validation: tuple[Any, Any] | None = None
+    if call.get("validation_data") is not None:
+        validation = _features_and_targets(call.get("validation_data"), None)
+    elif split:
+        # Keras's own split (train_validation_split): the last share of the rows validates.
+        rows = datasets.describe(x).samples
+        if rows is None:
+            return  # not arrays: the core could not describe either part anyway
+        at = math.floor(rows * (1.0 - split))
+        validation = (_rows(x, at, rows), _rows(y, at, rows))
+        x, y = _rows(x, 0, at), _rows(y, 0, at)
+    sink.log_dataset(x, targets=y, context="train")
+    if validation is not None:
+        sink.log_dataset(validation[0], targets=validation[1], context="validation")
+
+
+def _features_and_targets(x: Any, y: Any) -> tuple[Any, Any]:
+    """``(x, y)`` from ``fit``/``evaluate`` arguments or a ``validation_data`` tuple."""
+    if y is None and isinstance(x, (tuple, list)) and 2 <= len(x) <= 3 and not _is_array_like(x):
+        return x[0], x[1]  # (x, y) or (x, y, sample_weight)
+    return x, y
+
+
+def _rows(value: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of an array (a view for numpy), or ``value`` when it is not one."""
+    if isinstance(value, dict):
+        return {key: _rows(item, start, stop) for key, item in value.items()}
+    if _is_array_like(value) and hasattr(value, "__getitem__"):
+        return value[start:stop]
+    return value
+
+
+def _signature(model: Any, example: Any = None) -> dict[str, Any] | None:
+    """An MLflow tensor signature as plain data: the model's own, else the data's inputs.
+
+    A subclassed model has no symbolic inputs or outputs; its signature then describes
+    the inputs from the example rows of the training data, without outputs.
+    """
     inputs = _keras_tensors(model, "inputs")
     outputs = _keras_tensors(model, "outputs")
-    if not inputs or not outputs:
+    if inputs and outputs:
+        return {"inputs": _tensor_specs(inputs), "outputs": _tensor_specs(outputs)}
+    if example is None or isinstance(example, dict):
         return None
-    return {"inputs": _tensor_specs(inputs), "outputs": _tensor_specs(outputs)}
+    dims = [-1, *(int(d) for d in tuple(example.shape)[1:])]
+    dtype = str(example.dtype)
+    return {"inputs": [{"type": "tensor", "tensor-spec": {"dtype": dtype, "shape": dims}}]}
+
+
+_EXAMPLE_ROWS = 5
+
+
+def _input_example(call: Call) -> Any:
+    """A copy of the first rows of the features ``fit`` trained on, or ``None``.
+
+    Taken from arrays (and dicts of them) as passed, or from the first batch a generator
+    gave Keras; a ``tf.data`` pipeline or a ``PyDataset`` is not read again for it.
+    """
+    callback = call.state.get("callback")
+    watch = getattr(getattr(callback, "_settings", None), "first_item", None)
+    x = call.get("x")
+    if watch is not None:
+        item = watch.item
+        x = item[0] if isinstance(item, tuple) and item else item
+    return _head(x, _EXAMPLE_ROWS)
+
+
+def _head(x: Any, rows: int) -> Any:
+    import numpy as np
+
+    if isinstance(x, dict):
+        heads = {str(k): _head(v, rows) for k, v in x.items()}
+        return None if any(v is None for v in heads.values()) else heads
+    if not _is_array_like(x) or not hasattr(x, "__getitem__"):
+        return None
+    try:
+        return np.array(x[:rows])  # a copy: the user may change x once fit returned
+    except Exception:  # an array type that cannot be sliced or converted
+        return None
 
 
 def _keras_tensors(model: Any, attr: str) -> list[Any] | None:
@@ -294,6 +393,9 @@ def _tensor_specs(tensors: list[Any]) -> list[dict[str, Any]]:
 
 
 def before_evaluate(call: Call) -> None:
+    if cast(KerasOptions, call.options).log_datasets:
+        x, y = _features_and_targets(call.get("x"), call.get("y"))
+        _sink(call).log_dataset(x, targets=y, context="eval")
     given = call.get("callbacks")
     if _is_callback_list(given):
         return
@@ -313,7 +415,10 @@ def after_evaluate(call: Call, result: Any) -> None:
         callback = call.state.get("eval_callback")
         results = None if callback is None else callback.results
     if results:
-        _sink(call).log_metrics({f"eval_{k}": v for k, v in results.items()})
+        # Linked to the model the run's fit logged, as measured on the eval dataset: they
+        # show on the model's page.
+        dataset = "eval" if cast(KerasOptions, call.options).log_datasets else None
+        _sink(call).log_model_metrics({f"eval_{k}": v for k, v in results.items()}, dataset=dataset)
 
 
 # The plugin ------------------------------------------------------------------------------
@@ -355,4 +460,10 @@ class KerasPlugin(Plugin):
     )
 
     def is_chief(self) -> bool:
-        return distributed.is_chief()
+        # Whether this process logs Keras: not on a non-chief worker, and not where
+        # MLflow's own Keras autologging is on (mlflow.keras.autolog() for Keras 3,
+        # mlflow.tensorflow.autolog() for tf.keras, or both through mlflow.autolog()),
+        # which logs the same fit: one run, one autologger (docs/plugins/keras.md).
+        return distributed.is_chief() and not steps_aside_for_mlflow(
+            self.name, "Keras", _MLFLOW_INTEGRATIONS
+        )

@@ -203,3 +203,57 @@ def test_fork_child_gets_its_own_flusher(tmp_path: Path, empty_store: Path) -> N
     assert status == "0"
     metrics = MlflowClient(uri).get_run(run_id).data.metrics
     assert metrics == {"before": 1.0, "child": 2.0, "parent": 3.0}
+
+
+FULL_DISK = """
+import resource, signal, sys, time
+from autolog.batching import BatchLogger
+
+# The disk fills up mid-run: files may not grow past this size (SIGXFSZ ignored, so a
+# write past it fails with EFBIG, as one on a full disk fails with ENOSPC).
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), resource.RLIM_INFINITY))
+logger = BatchLogger.start_run(run_name="full disk", retry_timeout=0.5, exit_timeout=2)
+for i in range(3000):
+    logger.log_metric("m", float(i), step=i)
+    if i % 500 == 499:
+        time.sleep(0.1)  # several appends to the run log
+"""
+
+
+def test_a_full_disk_is_counted_exactly(tmp_path: Path, empty_store: Path) -> None:
+    """The run log fills the disk half way while the store is down: the exit lines count
+    what waits in the log and what was lost, which add up to what was logged, and `autolog
+    sync` delivers exactly what the first line counts."""
+    script = tmp_path / "full.py"
+    script.write_text(FULL_DISK)
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": dead,
+        "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
+        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+    }
+    result = subprocess.run(
+        [sys.executable, str(script), "40000"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    [waiting] = _summary_lines(result.stderr)
+    [lost] = [line for line in result.stderr.splitlines() if "were lost" in line]
+    kept = int(waiting.split("autolog: ")[1].split()[0])
+    gone = int(lost.split("autolog: ")[1].split()[0])
+    assert kept + gone == 3000 and kept > 0 and gone > 0, (kept, gone)
+
+    store = tmp_path / "store.db"
+    store.write_bytes(empty_store.read_bytes())
+    uri = f"sqlite:///{store}"
+    report = sync_spool(tmp_path / "spool", progress=False, tracking_uri=uri)
+    assert report.ok and report.values == kept, str(report)
+    [run_id] = report.runs_created
+    steps = [step for step, _ in history(MlflowClient(uri), run_id, "m")]
+    assert steps == list(range(kept))

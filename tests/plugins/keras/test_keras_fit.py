@@ -41,7 +41,8 @@ def test_a_fit_logs_params_metrics_summary_and_model(
     assert p["initial_epoch"] == "0" and p["validation_freq"] == "1"
     assert p["num_layers"] == str(len(model.layers))
     assert p["total_params"] == p["trainable_params"] == str(model.count_params())
-    assert p["optimizer_name"] == "Adam" and p["optimizer_learning_rate"] == "0.01"
+    assert p["optimizer_class"] == "Adam" and p["optimizer_learning_rate"] == "0.01"
+    assert p["optimizer_name"] == model.optimizer.name
     assert "optimizer_epsilon" in p and "optimizer_beta_1" in p
     assert p["loss"] == "sparse_categorical_crossentropy" and p["metrics"] == "accuracy"
     assert p["dataset_train_shape"] == "(48, 8)" and p["dataset_train_samples"] == "48"
@@ -66,12 +67,19 @@ def test_a_fit_logs_params_metrics_summary_and_model(
     assert "Total params" in run.tags["model_summary"]
     with open(run.artifacts["model_summary.txt"], encoding="utf-8") as handle:
         assert handle.read().startswith(run.tags["model_summary"].rstrip()[:40])
-    assert "model.keras" in run.artifacts
+    assert "model.keras" not in run.artifacts  # one copy: the logged model's
     assert len(run.models) == 1
     logged = run.models[0]
     assert logged["artifact_path"] == "model"
     assert logged["signature"]["inputs"][0]["tensor-spec"]["shape"] == [-1, 8]
     x, _ = data
+    np.testing.assert_array_equal(logged["input_example"], x[:5])
+    assert run.model_metrics["loss"] == pytest.approx(history.history["loss"][-1])
+    # The data fit saw, split as Keras splits it, for the core to describe.
+    train, validation = run.datasets
+    assert (train["context"], validation["context"]) == ("train", "validation")
+    np.testing.assert_array_equal(train["features"], x[:48])
+    np.testing.assert_array_equal(validation["targets"], data[1][48:])
     np.testing.assert_allclose(
         logged["model"].predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5
     )

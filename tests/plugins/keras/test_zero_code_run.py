@@ -63,5 +63,15 @@ def test_autolog_run_logs_an_unmodified_script(tmp_path: Path) -> None:
     assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == epochs_run
     assert "eval_accuracy" in metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert "model.keras" in artifacts
-    assert "model_summary.txt" in artifacts
+    assert artifacts == {"model_summary.txt"}  # the model is a LoggedModel, not an artifact
+    (logged,) = client.search_logged_models(["0"])
+    assert logged.source_run_id == run.info.run_id
+    linked = {m.key for m in client.get_logged_model(logged.model_id).metrics}
+    assert {"loss", "val_accuracy", "eval_accuracy"} <= linked
+    contexts = {
+        tag.value
+        for dataset_input in run.inputs.dataset_inputs
+        for tag in dataset_input.tags
+        if tag.key == "mlflow.data.context"
+    }
+    assert contexts == {"train", "validation", "eval"}

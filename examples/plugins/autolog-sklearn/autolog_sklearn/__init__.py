@@ -1,8 +1,9 @@
 """autolog plugin for scikit-learn: one MLflow run per outermost ``fit``.
 
-Each run gets the estimator's ``get_params(deep=False)`` as params, its score on the
-training data as the metric ``training_score``, and the fitted estimator as an MLflow
-``sklearn`` model under ``model/``. A search (``GridSearchCV``, ``RandomizedSearchCV``)
+Each run gets the estimator's ``get_params(deep=False)`` as params, the training data as
+an MLflow dataset input (context ``train``), its score on the training data as the metric
+``training_score``, and the fitted estimator as an MLflow ``sklearn`` LoggedModel named
+``model`` (with an input example of five training rows; the score is linked to it). A search (``GridSearchCV``, ``RandomizedSearchCV``)
 also logs ``best_cv_score`` and its best parameters as ``best_<name>`` params. A Pipeline
 or a search logs once: the fits it makes inside are nested calls, which the core runs
 untouched. The plugin only declares; the core patches, opens runs and writes.
@@ -16,6 +17,7 @@ import pickle
 from typing import Any
 
 from autolog import Call, Patch, Plugin, PluginOptions
+from autolog.mlflow_backend import steps_aside_for_mlflow
 
 # --8<-- [end:imports]
 
@@ -67,6 +69,9 @@ def log_params(call: Call) -> None:
     estimator, cls = call.instance, type(call.instance)
     params = estimator.get_params(deep=False)
     call.sink.log_params({k: _param(v) for k, v in params.items()})
+    # The core builds the dataset (digest, schema) off the training thread, and skips
+    # data it could only describe by reading it again.
+    call.sink.log_dataset(call.get("X"), targets=call.get("y"), context="train")
     call.sink.set_tags(
         {
             "estimator_name": cls.__name__,
@@ -100,6 +105,8 @@ def log_results(call: Call, result: Any) -> None:
             # many estimators (all trees) unless their types are allow-listed.
             serialization_format="cloudpickle",
             requirements=("cloudpickle",),
+            # A few rows of what fit saw: MLflow infers the signature from them.
+            input_example=X[:5],
         )
 
 
@@ -123,6 +130,11 @@ class SklearnPlugin(Plugin):
         for module, classes in ESTIMATORS.items()
         for cls in classes.split()
     )
+
+    def is_chief(self) -> bool:
+        # Where mlflow.sklearn.autolog() (or mlflow.autolog()) is on, MLflow logs these
+        # fits: the plugin leaves them alone, and the core says so once.
+        return not steps_aside_for_mlflow(self.name, "scikit-learn", ("sklearn",))
 
 
 # --8<-- [end:plugin]
