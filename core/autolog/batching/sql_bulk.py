@@ -54,6 +54,7 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from autolog.batching import fast_path
 from autolog.batching.chunks import MetricRow
 
 __all__ = [
@@ -414,6 +415,8 @@ def _writer_for(client: Any) -> BulkMetricWriter | None:
     from mlflow import MlflowClient
 
     if type(client) is not MlflowClient:  # a wrapper has its reasons to see each call
+        return None
+    if not fast_path.enabled():
         return None
     with _writers_lock:
         if client in _writers:

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from autolog.batching import sql_bulk
+from autolog.batching import fast_path, sql_bulk
 from autolog.batching.chunks import Chunk
 from autolog.batching.rest import (
     TransientHTTPError,
@@ -274,6 +274,8 @@ def send_chunk(client: MlflowClient, run_id: str, chunk: Chunk, retry: Retry) ->
 
 def _rest_rows_writer(client: MlflowClient) -> Callable[..., None] | None:
     """The lean ``log_batch`` of a client made by `client_for` for a server, if it is one."""
+    if not fast_path.enabled():
+        return None
     store = getattr(getattr(client, "_tracking_client", None), "store", None)
     writer: Callable[..., None] | None = getattr(store, "log_batch_rows", None)
     return writer

@@ -1,0 +1,46 @@
+"""Whether the store writers may take their fast paths, which rely on MLflow's internals.
+
+The SQL bulk writer (`autolog.batching.sql_bulk`) writes MLflow's tables directly, and the
+REST writer (`autolog.batching.rest`) builds ``log_batch`` bodies itself: both are tested
+to write the same rows as MLflow's public client, but only against the MLflow versions
+CI installs. Outside that range, or with ``AUTOLOG_FAST_PATH=0``, every write goes through
+``MlflowClient``: slower, never wrong. The installed version is read from distribution
+metadata, so asking never imports MLflow.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Final
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+from autolog import env
+
+__all__ = ["TESTED_MLFLOW", "enabled", "mlflow_version"]
+
+#: The MLflow versions the fast paths are tested against (noxfile.py's MLFLOW pin must fall
+#: inside; tests/core/batching/test_fast_path.py checks it).
+TESTED_MLFLOW: Final = SpecifierSet(">=3.17,<3.18")
+
+
+@functools.cache
+def mlflow_version() -> Version | None:
+    """The installed MLflow's version (``mlflow`` or ``mlflow-skinny``), from metadata."""
+    import importlib_metadata
+
+    for name in ("mlflow", "mlflow-skinny"):
+        try:
+            return Version(importlib_metadata.version(name))
+        except (importlib_metadata.PackageNotFoundError, InvalidVersion):
+            continue
+    return None
+
+
+def enabled() -> bool:
+    """Whether fast paths may be used now (read at every call: the switch is an env var)."""
+    if not env.fast_path_enabled():
+        return False
+    version = mlflow_version()
+    return version is not None and version in TESTED_MLFLOW
