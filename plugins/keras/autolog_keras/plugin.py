@@ -24,6 +24,7 @@ from typing import Any, Literal, cast
 
 from autolog.mlflow_backend import steps_aside_for_mlflow
 from autolog.models import warm_up
+from autolog.options import check_log_every_n_steps
 from autolog.plugin import Call, Patch, Plugin, PluginOptions, RunSink
 from autolog_keras import datasets, distributed, snapshots
 from autolog_keras import params as model_params
@@ -93,8 +94,8 @@ class KerasOptions(PluginOptions):
     log_model_summary: bool = True
 
     def __post_init__(self) -> None:
-        if self.log_every_n_steps == 0:
-            raise TypeError("log_every_n_steps must be a positive int or None, got 0")
+        # The core's rule for the common option (a positive int or None): one rule everywhere.
+        check_log_every_n_steps(self.log_every_n_steps)
         if self.checkpoint not in _CHECKPOINT_EVERY:
             raise ValueError(
                 f"checkpoint must be one of {_CHECKPOINT_EVERY}, got {self.checkpoint!r}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from autolog.options import check_log_every_n_steps, check_log_models
 from autolog.plugin import PluginOptions
 
 __all__ = ["EstimatorOptions"]
@@ -33,11 +34,9 @@ class EstimatorOptions(PluginOptions):
 
     def __post_init__(self) -> None:
         # Options are built inside autolog(): a bad value fails there, not mid-training.
-        n = self.log_every_n_steps
-        if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 0):
-            raise TypeError(f"log_every_n_steps must be an int >= 0 or None, got {n!r}")
+        # The core's rule for the common options; 0 ("no per-step loss") is this plugin's own.
+        check_log_every_n_steps(self.log_every_n_steps, plugin=True)
+        check_log_models(self.log_models, plugin=True)
         for name in ("log_checkpoint", "log_summaries", "log_tensorboard"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if self.log_models is not None and not isinstance(self.log_models, bool):
-            raise TypeError(f"log_models must be True, False or None, got {self.log_models!r}")

@@ -23,9 +23,12 @@ INSTALL_HINT = "pip install -e examples/plugins/autolog-sklearn"
 @pytest.fixture(autouse=True)
 def _plugin_installed() -> None:
     """Fail loudly (not skip) when the environment lacks the plugin distribution."""
-    from autolog.discovery import discover
+    from autolog.testing import plugin_info
 
-    info = discover(requested=["sklearn"]).get("sklearn")
+    try:
+        info = plugin_info("sklearn")
+    except LookupError:
+        info = None
     if info is None or info.distribution is None:
         pytest.fail(
             f"the autolog-sklearn distribution is not installed in this environment: {INSTALL_HINT}"
