@@ -51,6 +51,10 @@ class RecordedRun:
         models: One dict per `RunSink.log_model` call: ``flavor``, ``artifact_path``, the
             loaded ``model`` object and any save arguments. The model is loaded, not
             packaged.
+        model_metrics: Metrics linked to the run's model: the final values when it was
+            logged, then those given to ``log_model_metrics``.
+        datasets: One ``{"context", "features", "targets", "name"}`` dict per
+            ``log_dataset`` call.
         status: ``"RUNNING"`` until autolog ends the run, then ``"FINISHED"`` or
             ``"FAILED"``.
         created_by_autolog: Whether autolog started this run (``False`` for the user's own
@@ -64,10 +68,7 @@ class RecordedRun:
     artifacts: dict[str, str] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
     model_metrics: dict[str, float] = field(default_factory=dict)
-    """Metrics linked to the run's model: the final values when it was logged, then
-    those given to ``log_model_metrics``."""
     datasets: list[dict[str, Any]] = field(default_factory=list)
-    """One ``{"context", "features", "targets", "name"}`` per ``log_dataset`` call."""
     status: str = "RUNNING"
     created_by_autolog: bool = False
 
