@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeGuard, cast
 from autolog import env
 from autolog.batching import agent, runs, sql_bulk, transport, validation
 from autolog.batching.chunks import Chunk
-from autolog.batching.spool import SpoolFile, ensure_dir
+from autolog.batching.spool import SpoolBusy, SpoolFile, ensure_dir
 from autolog.batching.state import (
     BAD,
     CONTROL,
@@ -228,7 +228,10 @@ class Engine:
                 self._internal_error(run, "validating logged data", exc)
         if inbox:
             self.wake.set()  # come back for the rest after the other runs had a turn
-        self._log_pass(run, new_ops)
+        try:
+            self._log_pass(run, new_ops)
+        except Exception as exc:
+            self._internal_error(run, "writing the run log", exc)
         # Not only when the inbox is empty: a training loop logging every step keeps it
         # from ever being empty, and its values would wait for the run's end.
         oldest = run.held_since if run.held else run.builder_since
@@ -236,7 +239,10 @@ class Engine:
         if len(run.builder) and due:
             self._cut(run, new_ops)
         with self.lock:
-            self._track(run, new_ops)
+            try:
+                self._track(run, new_ops)
+            except Exception as exc:  # the acks wait; the operations must not
+                self._internal_error(run, "counting the run log's records", exc)
             new_ops = self._release(run, new_ops, due, started)
             run.ops.extend(new_ops)
             run.pending_values += sum(op.values for op in new_ops)
@@ -474,18 +480,22 @@ class Engine:
         elif kind == TAG:
             self._tag(run, record[1], record[2], new_ops)
         elif kind == CONTROL:
-            self._log_pass(run, new_ops)
-            self._cut(run, new_ops)
             op = record[1]
-            if op is SEND_NOW:
-                run.release_now = True
-                return
-            if isinstance(op, Barrier) and op.final:
-                run.begin_ending(ENDING_RETRY_GRACE)
-            elif isinstance(op, EndOp):
-                run.ended = True
-            self._log_control(run, op, new_ops)
-            new_ops.append(op)
+            try:
+                self._log_pass(run, new_ops)
+                self._cut(run, new_ops)
+            finally:
+                # Even when that fails (our bug, reported by the caller): a flush or an end
+                # that never reached the queue would keep its caller waiting.
+                if op is SEND_NOW:
+                    run.release_now = True
+                else:
+                    if isinstance(op, Barrier) and op.final:
+                        run.begin_ending(ENDING_RETRY_GRACE)
+                    elif isinstance(op, EndOp):
+                        run.ended = True
+                    new_ops.append(op)
+                    self._log_control(run, op, new_ops)
         elif kind == BAD:
             run.reporter.invalid(record[1], record[2], record[3])
 
@@ -758,7 +768,13 @@ class Engine:
             configured = run.spool_dir()
             fsync = run.policy.fsync
             try:
-                run.spool = SpoolFile.create(configured, run.local_id, header, fsync=fsync)
+                try:
+                    run.spool = SpoolFile.create(configured, run.local_id, header, fsync=fsync)
+                except SpoolBusy:
+                    # Another logger (or process) holds a log of that name: one of our own.
+                    run.local_id = uuid.uuid4().hex
+                    header["local_id"] = run.local_id
+                    run.spool = SpoolFile.create(configured, run.local_id, header, fsync=fsync)
             except OSError as exc:
                 fallback = _private_temp_spool_dir()
                 if fallback is None or fallback == configured:

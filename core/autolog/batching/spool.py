@@ -141,7 +141,11 @@ class SpoolFile:
         try:
             os.fchmod(fd, 0o600)
             if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    # Never wait: the thread creating it serves every run of the process.
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise SpoolBusy(str(path)) from None
             spool = cls(path, fd, 1, fsync=fsync)
             if spool._size == 0:
                 spool._write(_dumps({"k": "header", "v": VERSION, **header}))

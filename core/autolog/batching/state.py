@@ -172,7 +172,9 @@ class RunState:
         self.wake_at = self.wake_every  # inbox length at which the caller wakes the flusher
         self.run_id = run_id
         self.create = create
-        self.local_id = create["run_key"] if create else uuid.uuid4().hex
+        # The run log's name: the run's key for a run this logger creates; a logger that
+        # joins a run (by id, or by the key of a run being created) has a log of its own.
+        self.local_id = create["run_key"] if create and not create.get("join") else uuid.uuid4().hex
         self.owns = create is not None  # we create the run, so we end it (with the process)
         self.ready = threading.Event()
         if run_id is not None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import threading
+import time
 import types
 import warnings
 from collections.abc import Iterator
@@ -362,3 +363,28 @@ def test_a_run_whose_replayed_spool_cannot_be_removed_carries_on(
     report = sync_spool(spool_dir, progress=False)  # fully acked: nothing is sent twice
     assert report.ok and report.values == 0 and spool_files(spool_dir) == []
     assert len(client.get_metric_history(logger.run_id, "m")) == 200
+
+
+def test_a_logger_joining_a_run_not_created_yet_logs_beside_it(
+    unreachable_uri: str, spool_dir: Path, tmp_path: Path
+) -> None:
+    """`BatchLogger.same_run` of a run the store has not created (it is down): the two
+    loggers write logs of their own (the second once waited forever for the first's lock,
+    and with it every run of the process); once the store is back, sync makes one run."""
+    with pytest.warns(match="spool"):
+        first = BatchLogger.start_run(run_name="joined", retry_timeout=0.2)
+        first.log_metric("fit", 1.0, step=0)
+        second = BatchLogger.same_run(first)
+        second.log_metric("evaluate", 2.0, step=0)
+        began = time.monotonic()
+        first.end_run(timeout=5)
+        second.close(timeout=5)
+        assert time.monotonic() - began < 15
+    assert len(spool_files(spool_dir)) == 2
+    (tmp_path / "later").unlink()
+    report = sync_spool(spool_dir, progress=False)
+    assert report.ok, str(report)
+    client = MlflowClient(unreachable_uri)
+    [run] = client.search_runs(["0"])
+    assert run.data.metrics == {"fit": 1.0, "evaluate": 2.0}
+    assert run.info.status == "FINISHED"
