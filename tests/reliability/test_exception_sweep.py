@@ -332,7 +332,7 @@ BATCHING_POINTS = [
     ("autolog.batching.transport", "send_chunk"),
     ("autolog.batching.rest", "log_batch_body"),
     ("autolog.batching.runs", "ensure_run"),
-    ("autolog.batching.flusher", "Engine._pump"),
+    ("autolog.batching.scheduler", "Scheduler._pump"),
 ]
 CLIENT_METHODS = [
     "log_batch",

@@ -1,17 +1,22 @@
-"""The batching layer: every MLflow write, off the training thread, validated and lossless.
+"""The batching layer: every MLflow write, off the training thread, logged first, lossless.
 
 `BatchLogger` is the one way autolog (and its plugins) write to MLflow. Logging
 calls only enqueue; a process-wide background flusher validates the items one by one,
-packs them into ``MlflowClient.log_batch`` requests within MLflow's limits, sends them
-with retries, and spools what cannot be delivered for ``autolog sync``.
+appends them to the run's log (which survives the process), packs them into
+``MlflowClient.log_batch`` requests within MLflow's limits and sends them with retries;
+a delivery agent delivers the logs of a process that died, ``autolog sync`` what no agent
+could.
 
 Modules: `.logger` (the caller's side), `.state` (queued records, operations,
-per-run state), `.flusher` (background threads and
-per-run ordering), `.validation` (MLflow's item rules), `.chunks` (request
-packing), `.transport` (clients, retries, isolating refused items), `.runs`
-(idempotent run creation), `.spool` and `.sync` (the local spool and its
-delivery), `.shutdown` (exit and SIGTERM), `.policy` (tunables),
-`.errors` (warnings).
+per-run state), `.flusher` (the flusher thread and the engine), whose parts are
+`.engine` (shared state, sender endpoints), `.inbox` (checking what callers queued),
+`.runlog` (the run log and its acks), `.scheduler` (what goes out when) and `.senders`
+(the sender threads), `.lifecycle` (exit, fork); `.validation` (MLflow's item rules),
+`.chunks` (request packing), `.transport` (clients, retries, isolating refused items),
+`.sql_bulk` and `.rest` (the store writers' fast paths) and `.fast_path` (when they
+apply), `.runs` (idempotent run creation), `.spool` (the run-log file) and `.sync`
+(delivering it), `.agent` (the delivery agent), `.shutdown` (exit), `.policy`
+(tunables), `.errors` (warnings).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ in order by the sender threads (see `autolog.batching.flusher`).
 
 from __future__ import annotations
 
+import enum
 import math
 import threading
 import time
@@ -14,7 +15,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from autolog import env
 from autolog.batching import transport, validation
@@ -45,6 +46,7 @@ __all__ = [
     "CreateOp",
     "EndOp",
     "Op",
+    "Owner",
     "ReplayOp",
     "RunState",
     "SubmitOp",
@@ -153,8 +155,81 @@ class Barrier(Op):
 # -- per-run state ----------------------------------------------------------------------
 
 
+class Owner(enum.Enum):
+    """Which thread may touch a field of `RunState` (its annotation's metadata)."""
+
+    FIXED = "set when the logger is made, never changed"
+    SHARED = "a thread-safe object, or a flag any thread sets and its reader tolerates"
+    FLUSHER = "the flusher thread's alone"
+    LOCKED = "read and written under Engine.lock"
+
+
+FIXED: Final = Owner.FIXED
+SHARED: Final = Owner.SHARED
+FLUSHER: Final = Owner.FLUSHER
+LOCKED: Final = Owner.LOCKED
+
+
 class RunState:
-    """Everything the machinery knows about one logger's run."""
+    """Everything the machinery knows about one logger's run.
+
+    Each field says, in its annotation, which thread may touch it (`Owner`): a test holds
+    every field to one.
+    """
+
+    inbox: Annotated[deque[tuple[Any, ...]], SHARED]
+    wake_every: Annotated[int, FIXED]
+    wake_at: Annotated[int, SHARED]
+    run_id: Annotated[str | None, LOCKED]
+    create: Annotated[dict[str, Any] | None, LOCKED]
+    local_id: Annotated[str, LOCKED]
+    owns: Annotated[bool, LOCKED]
+    ready: Annotated[threading.Event, SHARED]
+    endpoint_key: Annotated[tuple[Any, ...], FIXED]
+    make_client: Annotated[Callable[[], MlflowClient], FIXED]
+    tracking_uri: Annotated[str, FIXED]
+    policy: Annotated[BatchPolicy, FIXED]
+    max_in_flight: Annotated[int, FIXED]
+    flush_interval: Annotated[float, FIXED]
+    reporter: Annotated[Reporter, SHARED]
+    pass_metrics: Annotated[list[tuple[str, float, int, int]], FLUSHER]
+    pass_params: Annotated[list[tuple[str, str]], FLUSHER]
+    pass_tags: Annotated[list[tuple[str, str]], FLUSHER]
+    journal_broken: Annotated[str | None, LOCKED]
+    journal_opened: Annotated[bool, FLUSHER]
+    ended: Annotated[bool, FLUSHER]
+    held: Annotated[list[Op], FLUSHER]
+    held_since: Annotated[float, FLUSHER]
+    release_now: Annotated[bool, FLUSHER]
+    new_records: Annotated[list[tuple[int, int]], FLUSHER]
+    released: Annotated[list[int], FLUSHER]
+    chunk_records: Annotated[list[int], FLUSHER]
+    builder: Annotated[ChunkBuilder, FLUSHER]
+    builder_since: Annotated[float, FLUSHER]
+    previous_pass: Annotated[float, FLUSHER]
+    this_pass: Annotated[float, FLUSHER]
+    keys: Annotated[dict[str, str | validation.Invalid], FLUSHER]
+    params: Annotated[dict[str, str], FLUSHER]
+    ties: Annotated[dict[str, list[Any]], FLUSHER]
+    record_ops: Annotated[dict[int, int], LOCKED]
+    ops: Annotated[deque[Op], LOCKED]
+    inflight: Annotated[set[Op], LOCKED]
+    ordered_inflight: Annotated[bool, LOCKED]
+    pending_values: Annotated[int, LOCKED]
+    spooling: Annotated[bool, LOCKED]
+    spool: Annotated[SpoolFile | None, LOCKED]
+    replaying: Annotated[bool, LOCKED]
+    detached_create: Annotated[Op | None, LOCKED]
+    next_recovery: Annotated[float, LOCKED]
+    recovery_delay: Annotated[float, LOCKED]
+    force_spool: Annotated[bool, SHARED]
+    abort: Annotated[threading.Event, SHARED]
+    retry_wake: Annotated[threading.Event, SHARED]
+    ending_at: Annotated[float, SHARED]
+    last_failure: Annotated[float, SHARED]
+    failing: Annotated[bool, SHARED]
+    closed: Annotated[bool, LOCKED]
+    errors: Annotated[list[BaseException], SHARED]
 
     def __init__(
         self,
@@ -167,7 +242,7 @@ class RunState:
         policy: BatchPolicy,
     ) -> None:
         server = transport.is_http(tracking_uri)
-        self.inbox: deque[tuple[Any, ...]] = deque()
+        self.inbox = deque()
         self.wake_every = WAKE_AT_SERVER if server else WAKE_AT_LOCAL
         self.wake_at = self.wake_every  # inbox length at which the caller wakes the flusher
         self.run_id = run_id
@@ -190,48 +265,46 @@ class RunState:
         self.reporter = Reporter(f"run {run_id}" if run_id else f"run {self.local_id[:8]}…")
         # flusher-only state
         # The values checked in the current pass over the inbox, not yet in the run log.
-        self.pass_metrics: list[tuple[str, float, int, int]] = []
-        self.pass_params: list[tuple[str, str]] = []
-        self.pass_tags: list[tuple[str, str]] = []
+        self.pass_metrics = []
+        self.pass_params = []
+        self.pass_tags = []
         # Why the run log cannot be written (None while it can, or before it is opened).
-        self.journal_broken: str | None = None
+        self.journal_broken = None
         self.journal_opened = False
         self.ended = False  # an end of the run was logged
         # Full requests to a local store waiting for the interval, since when, and
         # whether `send_pending` asked for everything to go now.
-        self.held: list[Op] = []
+        self.held = []
         self.held_since = 0.0
         self.release_now = False
         # flusher-only: records this pass wrote (seq, holds), records whose last values left
         # the builder, and the records the request being filled holds values of.
-        self.new_records: list[tuple[int, int]] = []
-        self.released: list[int] = []
-        self.chunk_records: list[int] = []
+        self.new_records = []
+        self.released = []
+        self.chunk_records = []
         self.builder = ChunkBuilder()
         self.builder_since = 0.0
         # When the flusher's previous and current passes over the inbox began.
         self.previous_pass = self.this_pass = time.monotonic()
-        self.keys: dict[str, str | validation.Invalid] = {}
-        self.params: dict[str, str] = {}
-        self.ties: dict[str, list[Any]] = {}
+        self.keys = {}
+        self.params = {}
+        self.ties = {}
         # guarded by Engine.lock
         # Run-log records not yet acked, by seq: how many operations still carry values of
         # each, plus one while the builder holds some of them. A record reaches 0 once all
         # of it is delivered; the log is acked up to the first record above 0. Operations
         # left to the log (the run spools) never count down: a replay of the log acks them.
-        self.record_ops: dict[int, int] = {}
-        self.ops: deque[Op] = deque()
-        self.inflight: set[Op] = set()
+        self.record_ops = {}
+        self.ops = deque()
+        self.inflight = set()
         self.ordered_inflight = False
-        # The run's end, once it went out while other requests were still in flight.
-        self.overlapped_end: EndOp | None = None
         self.pending_values = 0
         self.spooling = False
-        self.spool: SpoolFile | None = None
+        self.spool = None
         self.replaying = False
         # The run's creation that a timed-out flush stopped waiting for: until it returns, a
         # replay cannot tell whether the run exists, and would create a second one.
-        self.detached_create: Op | None = None
+        self.detached_create = None
         self.next_recovery = 0.0
         self.recovery_delay = RECOVERY_FIRST
         self.force_spool = False
@@ -243,7 +316,7 @@ class RunState:
         # does, so an outage is probed by one retrying request, not by max_in_flight.
         self.failing = False
         self.closed = False
-        self.errors: list[BaseException] = []
+        self.errors = []
 
     @property
     def label(self) -> str:
