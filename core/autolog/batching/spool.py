@@ -1,17 +1,18 @@
-"""The local spool: where data waits when the tracking store cannot take it.
+"""The run log (spool file): every value a run logs, appended before it is sent.
 
 One file per run (per process), ``<spool dir>/<local id>.jsonl``, JSON lines only (no
-pickle: a spool file is data, never code). The directory is created 0700 and files 0600,
-since logged params can be sensitive. Artifacts are copied next to the file, in
-``<local id>.files/``, so a temp file deleted after logging is not lost.
+pickle: a spool file is data, never code), opened when the run's logger first logs. The
+directory is created 0700 and files 0600, since logged params can be sensitive. Records
+name the artifacts to upload where they were logged (a spool of the first version copied
+them beside the file, in ``<local id>.files/``).
 
 Records, in order::
 
     {"k": "header", "v": 1, "local_id", "tracking_uri", "run_id", "create", "pid", ...}
     {"k": "batch", "n": 1, "m": [[key, value, ts, step]...], "p": [[k, v]...], "t": [...]}
-    {"k": "artifact", "n": 2, "file": "<relative>", "artifact_path": ..., "is_dir": false}
+    {"k": "artifact", "n": 2, "path": "/abs/file", "artifact_path": ..., "temp": false}
     {"k": "end", "n": 3, "status": "FINISHED", "end_time": 1700000000000}
-    {"k": "run", "run_id": "..."}     the run now exists (written when sync creates it)
+    {"k": "run", "run_id": "..."}     the run now exists (written when it is created)
     {"k": "ack", "n": 2}              every record with n <= 2 is in the store
 
 Acks make delivery resumable: a second ``sync``, or one after a crash, starts after the
