@@ -198,7 +198,8 @@ logger = BatchLogger.start_run(run_name="bulk")
 for i in range({total}):
     logger.log_metric("m", float(i), step=i)
     if i + 1 == {kill_after}:
-        print("AGENT", agent.AGENT.pid, "RUN", logger.wait_for_run(30), flush=True)
+        run_id = logger.wait_for_run(30)  # by then the flusher has started the agent
+        print("AGENT", agent.AGENT.pid, "RUN", run_id, flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -383,7 +384,8 @@ if __name__ == "__main__":
         logger.log_metric("parent", float(i), step=i)
     for worker in workers:
         worker.join()
-    print("AGENT", agent.AGENT.pid, "RUN", logger.wait_for_run(30), flush=True)
+    run_id = logger.wait_for_run(30)
+    print("AGENT", agent.AGENT.pid, "RUN", run_id, flush=True)
     import time
     time.sleep(0.5)
     os.kill(os.getpid(), signal.SIGKILL)

@@ -23,8 +23,8 @@ def test_the_mlflow_ci_installs_is_inside_the_tested_range() -> None:
     assert fast_path.mlflow_version() in fast_path.TESTED_MLFLOW  # this environment's
 
 
-def _log() -> str:
-    logger = BatchLogger.start_run(run_name="rows")
+def _log(client: MlflowClient) -> str:
+    logger = BatchLogger.start_run(run_name="rows", client=client)
     for key, value, timestamp, step in AWKWARD_ROWS:
         logger.log_metric(key, value, step=step, timestamp=timestamp)
     logger.log_params({"lr": "0.1", "layers": "3"})
@@ -49,7 +49,7 @@ def test_with_the_fast_path_off_the_store_holds_the_same_rows(
         client = MlflowClient(uri)
         assert fast_path.enabled() is (switch == "1")
         assert (sql_bulk._writer_for(client) is not None) is (switch == "1")
-        run = client.get_run(_log())
+        run = client.get_run(_log(client))
         assert run.info.status == "FINISHED"
         seen[switch] = {
             "params": run.data.params,
