@@ -170,6 +170,17 @@ def main() -> None:
     RESULTS.write_text(
         json.dumps(
             {
+                "title": "BatchLogger: 100,000 values durable in SQLite, and the run log",
+                "description": (
+                    "benchmarks/durable_throughput.py. Per round, a fresh interpreter logs "
+                    "100,000 metric values (100 keys x 1,000 steps) through BatchLogger into "
+                    "a fresh SQLite store and calls flush(): durable_us_per_value is the "
+                    "time until flush() returned over the values, caller_us_per_value the "
+                    "logging calls alone, in_log_after_ms how long after a probe value was "
+                    "logged it was in the run log on disk (a burst this size is bound by "
+                    "how fast the flusher checks values, not by log_interval). With "
+                    "--baseline, an earlier checkout runs in the same rounds, alternating."
+                ),
                 "python": platform.python_version(),
                 "machine": f"{platform.machine()}, {os.cpu_count()} cpu",
                 "values": args.keys * args.steps,

@@ -152,12 +152,12 @@ class MlflowSink:
         def log_input() -> None:
             from autolog.datasets import dataset_input
 
-            run_id = logger.run_id
-            if run_id is None:
-                return  # the run is not in the store (yet): nothing to attach it to
+            # Described here, on the worker (a digest reads the data once); sent through
+            # the run log like every other write, so an outage or a dying process keeps it.
             entry = dataset_input(features, context=context, targets=targets, name=name)
             if entry is not None:
-                self._client().log_inputs(run_id, datasets=[entry])
+                dataset = entry.dataset.to_dictionary()
+                logger.log_inputs([{"dataset": dataset, "context": context}])
                 self._datasets[context] = (entry.dataset.name, entry.dataset.digest)
 
         logger.submit(log_input, description=f"logging the {context} dataset")

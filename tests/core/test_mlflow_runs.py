@@ -219,3 +219,39 @@ def test_evaluate_after_fit_is_one_run_when_the_store_was_down(
     assert history(client, run.info.run_id, "loss") == [(0, 1.0), (1, 0.5)]
     assert run.data.metrics["eval_accuracy"] == 0.75
     assert sync_spool(spool, progress=False).files == 0
+
+
+def test_a_dataset_logged_while_the_store_is_down_arrives_with_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dataset inputs go through the run log like every other write: logged while the
+    store cannot be opened, they reach the run when `autolog sync` delivers it."""
+    import numpy as np
+
+    from autolog.batching.sync import sync_spool
+    from autolog.mlflow_backend import MlflowBackend
+
+    (tmp_path / "later").write_text("a file where the store's folder goes: it cannot open")
+    down = f"sqlite:///{tmp_path / 'later' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(spool))
+    mlflow.set_tracking_uri(down)
+    try:
+        sink = MlflowBackend().open(None, {})
+        features = np.arange(40, dtype="float32").reshape(10, 4)
+        with pytest.warns(match="spool"):
+            sink.log_dataset(features, context="train", targets=np.arange(10))
+            sink.log_metric("loss", 0.5, step=0)
+            sink.end_run("FINISHED", timeout=5)
+    finally:
+        mlflow.set_tracking_uri(None)
+    (tmp_path / "later").unlink()
+    report = sync_spool(spool, progress=False)
+    assert report.ok, str(report)
+    client = MlflowClient(down)
+    (run,) = all_runs(client)
+    [entry] = run.inputs.dataset_inputs
+    assert entry.dataset.digest and entry.dataset.source_type == "code"
+    assert {tag.key: tag.value for tag in entry.tags} == {"mlflow.data.context": "train"}
+    assert run.data.metrics == {"loss": 0.5}

@@ -42,6 +42,7 @@ from autolog.batching.state import (
     Barrier,
     CreateOp,
     EndOp,
+    InputsOp,
     RunState,
     SubmitOp,
 )
@@ -419,6 +420,35 @@ class BatchLogger:
             self._queue_artifact("log_text", ArtifactOp(local, directory or None, temp=True))
         except Exception as exc:
             self._bug("log_text", exc)
+        return None
+
+    def log_inputs(self, inputs: list[dict[str, Any]]) -> None:
+        """Log dataset inputs of the run, described as plain data, in order with the rest.
+
+        Each item is ``{"dataset": {"name", "digest", "source_type", "source", "schema",
+        "profile"}, "context": "train"}`` (``mlflow.data``'s ``Dataset.to_dict()`` and the
+        ``mlflow.data.context`` tag). They go through the run log like every other write:
+        a store that is down, or a process that dies, does not lose them.
+        """
+        try:
+            if self._refuses_artifacts("log_inputs"):
+                return None
+            items = [
+                {"dataset": dict(item["dataset"]), "context": str(item["context"])}
+                for item in inputs
+            ]
+            if not items:
+                return None
+            op = InputsOp(items)
+            if ENGINE.follow_up(self._state, op):  # from this run's submitted work
+                return None
+            if self._closed:
+                return self._after_close("log_inputs")
+            self._control(op)
+        except (KeyError, TypeError) as exc:
+            self._bad("dataset", "inputs", f"log_inputs expects dataset dicts ({exc})")
+        except Exception as exc:
+            self._bug("log_inputs", exc)
         return None
 
     # Work submitted to this run (model packaging) may log artifacts after end_run()

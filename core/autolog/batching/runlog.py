@@ -29,6 +29,7 @@ from autolog.batching.state import (
     BatchOp,
     CreateOp,
     EndOp,
+    InputsOp,
     Op,
     RunState,
 )
@@ -104,6 +105,8 @@ class RunLogWriter(EngineCore):
             }
         if isinstance(op, EndOp):
             return {"k": "end", "status": op.status, "end_time": op.end_time}
+        if isinstance(op, InputsOp):
+            return {"k": "inputs", "inputs": op.inputs}
         return None
 
     def _log_control(self, run: RunState, op: Op, new_ops: list[Op]) -> None:

@@ -20,6 +20,7 @@ from autolog.batching.state import (
     BatchOp,
     CreateOp,
     EndOp,
+    InputsOp,
     Op,
     ReplayOp,
     RunState,
@@ -73,6 +74,8 @@ class Senders(EngineCore):
             self._upload(run, op, client)
         elif isinstance(op, EndOp):
             self._end(run, op, client)
+        elif isinstance(op, InputsOp):
+            self._inputs(run, op, client)
         elif isinstance(op, ReplayOp):
             self._replay(run, op, client)
 
@@ -182,6 +185,19 @@ class Senders(EngineCore):
         )
         if outcome == "item":
             run.reporter.problem("end", f"the store refused to end the run ({error})")
+        if outcome in ("ok", "item"):
+            self._settle(run, op, None)
+        else:
+            self._settle(run, op, _failure(run, outcome, error), op)
+
+    def _inputs(self, run: RunState, op: InputsOp, client: MlflowClient) -> None:
+        assert run.run_id is not None
+        run_id = run.run_id
+        outcome, error = transport.call(
+            lambda: transport.log_inputs(client, run_id, op.inputs), run.retry(self.is_exiting)
+        )
+        if outcome == "item":
+            run.reporter.invalid("dataset", "inputs", f"the store refused them ({error})")
         if outcome in ("ok", "item"):
             self._settle(run, op, None)
         else:

@@ -432,6 +432,24 @@ def _end_problem(record: dict[str, Any]) -> str | None:
     return None
 
 
+_DATASET_FIELDS: Final = ("name", "digest", "source_type", "source")
+
+
+def _inputs_problem(record: dict[str, Any]) -> str | None:
+    inputs = record.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        return "no list 'inputs'"
+    for item in inputs:
+        dataset = item.get("dataset") if isinstance(item, dict) else None
+        if not isinstance(dataset, dict) or not isinstance(item.get("context"), str):
+            return "a malformed entry in 'inputs'"
+        if not all(isinstance(dataset.get(f), str) for f in _DATASET_FIELDS):
+            return "a dataset without its name, digest or source"
+        if not all(_is_optional_str(dataset.get(f)) for f in ("schema", "profile")):
+            return "a dataset whose schema or profile is not a string"
+    return None
+
+
 def _header_problem(record: dict[str, Any]) -> str | None:
     for field in ("run_id", "tracking_uri"):
         if not _is_optional_str(record.get(field)):
@@ -448,7 +466,7 @@ def _record_problem(kind: object, record: dict[str, Any]) -> str | None:
     if kind == "run":
         run_id = record.get("run_id")
         return None if isinstance(run_id, str) and run_id else "no 'run_id'"
-    if kind in ("ack", "batch", "artifact", "end") and not _is_int(record.get("n")):
+    if kind in ("ack", "batch", "artifact", "end", "inputs") and not _is_int(record.get("n")):
         return "no integer 'n'"
     if kind == "batch":
         return _batch_problem(record)
@@ -456,6 +474,8 @@ def _record_problem(kind: object, record: dict[str, Any]) -> str | None:
         return _artifact_problem(record)
     if kind == "end":
         return _end_problem(record)
+    if kind == "inputs":
+        return _inputs_problem(record)
     return None
 
 
@@ -502,7 +522,7 @@ def read_spool(path: Path) -> SpoolContents:
             run_id = record["run_id"]
         elif kind == "ack":
             acked = max(acked, record["n"])
-        elif kind in ("batch", "artifact", "end"):
+        elif kind in ("batch", "artifact", "end", "inputs"):
             records.append(record)
             last_seq = max(last_seq, record["n"])
             has_end = has_end or kind == "end"

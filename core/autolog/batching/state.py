@@ -45,6 +45,7 @@ __all__ = [
     "BatchOp",
     "CreateOp",
     "EndOp",
+    "InputsOp",
     "Op",
     "Owner",
     "ReplayOp",
@@ -118,6 +119,14 @@ class ArtifactOp(Op):
         # We made the file in a temp folder of its own (log_text, packaged models): the
         # folder is deleted once the file is uploaded, or moved into the spool.
         self.temp = temp
+
+
+class InputsOp(Op):
+    """Dataset inputs of the run: ``[{"dataset": {name, digest, source_type, source,
+    schema, profile}, "context": "train"}]``, plain data (the run log holds them too)."""
+
+    def __init__(self, inputs: list[dict[str, Any]]) -> None:
+        self.inputs = inputs
 
 
 class EndOp(Op):

@@ -128,6 +128,18 @@ def deliver(
             if record.get("temp") and local.parent.name.startswith("autolog-"):
                 # A folder autolog made for this file alone (a packaged model, log_text).
                 shutil.rmtree(local.parent, ignore_errors=True)
+        elif kind == "inputs":
+
+            def log_inputs(record: dict[str, Any] = record) -> None:
+                transport.log_inputs(client, target, record["inputs"])
+
+            outcome, error = transport.call(log_inputs, retry)
+            if outcome == "item":
+                reporter.invalid("dataset", "inputs", _describe(outcome, error))
+            elif outcome != "ok":
+                done.failure = _describe(outcome, error)
+                return done
+            spool.ack(record["n"], 0)
         elif kind == "end":
 
             def terminate(record: dict[str, Any] = record) -> None:

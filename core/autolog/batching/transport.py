@@ -48,6 +48,7 @@ __all__ = [
     "client_for",
     "end_run",
     "is_http",
+    "log_inputs",
     "send_chunk",
     "upload_artifact",
 ]
@@ -311,6 +312,20 @@ def upload_artifact(
         parts = [p for p in (artifact_path, relative.replace(os.sep, "/")) if p and p != "."]
         for name in sorted(files):
             _put(repo, os.path.join(root, name), "/".join(parts) or None, request_timeout)
+
+
+def log_inputs(client: MlflowClient, run_id: str, inputs: list[dict[str, Any]]) -> None:
+    """Log dataset inputs given as plain data (see `autolog.batching.state.InputsOp`)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    entries = [
+        DatasetInput(
+            Dataset(**item["dataset"]),
+            tags=[InputTag(key="mlflow.data.context", value=str(item["context"]))],
+        )
+        for item in inputs
+    ]
+    client.log_inputs(run_id, datasets=entries)
 
 
 def end_run(client: MlflowClient, run_id: str, status: str, end_time: int) -> None:
