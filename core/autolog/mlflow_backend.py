@@ -96,12 +96,16 @@ class MlflowSink:
         logger = self.logger
 
         def package() -> None:
+            try:
+                client = self._client()
+            except Exception:  # the store cannot even be opened: the run log keeps the model
+                client = None
             package_model(
                 logger,
                 flavor=flavor,
                 loader=loader,
                 artifact_path=artifact_path,
-                client=self._client(),
+                client=client,
                 **save_kwargs,
             )
 

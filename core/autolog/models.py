@@ -62,10 +62,12 @@ from autolog import warmup
 
 __all__ = [
     "ArtifactLogger",
+    "link_final_metrics",
     "link_metrics",
     "model_of_run",
     "package_model",
     "pip_requirements",
+    "registered",
     "warm_up",
 ]
 
@@ -136,9 +138,14 @@ def package_model(
             # Recorded in MLmodel, as mlflow.<flavor>.log_model would.
             save_kwargs["mlflow_model"] = Model(run_id=run_id, artifact_path=artifact_path)
         flavor_module.save_model(model, path, **save_kwargs)
-        # Queued right after this work, ahead of the run's end: uploaded like any
-        # artifact, or spooled (moved, not copied) while the store is unreachable.
-        logger.log_temp_artifacts(path, artifact_path)
+        # Queued right after this work, ahead of the run's end, through the run log: the
+        # logger registers it as the run's LoggedModel when it is delivered (now, or once
+        # the store is back), or keeps it as run artifacts where the store has none.
+        log_model_dir = getattr(logger, "log_model_dir", None)
+        if callable(log_model_dir):
+            log_model_dir(path, name, artifact_path)
+        else:
+            logger.log_temp_artifacts(path, artifact_path)
         return None
     return _fill_logged_model(
         client, logger, logged, flavor_module, model, path, artifact_path, save_kwargs
@@ -203,6 +210,17 @@ def _fill_logged_model(
         _run_models[run_id] = model_id
     _link_final_metrics(client, run_id, model_id)
     return model_id
+
+
+def registered(run_id: str, model_id: str) -> None:
+    """Remember ``model_id`` as ``run_id``'s model (for metrics linked to it later)."""
+    with _run_models_lock:
+        _run_models[run_id] = model_id
+
+
+def link_final_metrics(client: Any, run_id: str, model_id: str) -> None:
+    """Link the last value of each of the run's metrics to ``model_id`` (see below)."""
+    _link_final_metrics(client, run_id, model_id)
 
 
 def _finalize(client: Any, model_id: str, status: Any) -> None:

@@ -255,3 +255,48 @@ def test_a_dataset_logged_while_the_store_is_down_arrives_with_sync(
     assert entry.dataset.digest and entry.dataset.source_type == "code"
     assert {tag.key: tag.value for tag in entry.tags} == {"mlflow.data.context": "train"}
     assert run.data.metrics == {"loss": 0.5}
+
+
+def test_a_model_logged_while_the_store_is_down_becomes_a_logged_model_with_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model packaged while the store cannot be opened waits in the run log; `autolog
+    sync` registers it as the run's MLflow 3 LoggedModel, which loads by its id."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    from autolog.batching.sync import sync_spool
+    from autolog.mlflow_backend import MlflowBackend
+
+    (tmp_path / "later").write_text("a file where the store's folder goes: it cannot open")
+    down = f"sqlite:///{tmp_path / 'later' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
+    spool = tmp_path / "spool"
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(spool))
+    mlflow.set_tracking_uri(down)
+    x = np.arange(20, dtype="float64").reshape(10, 2)
+    model = LinearRegression().fit(x, x.sum(axis=1))
+    try:
+        sink = MlflowBackend().open(None, {})
+        with pytest.warns(match="spool"):
+            sink.log_metric("score", 1.0, step=0)
+            sink.log_model("sklearn", lambda: model, "model", input_example=x[:2])
+            sink.end_run("FINISHED", timeout=10)
+    finally:
+        mlflow.set_tracking_uri(None)
+    (tmp_path / "later").unlink()
+    report = sync_spool(spool, progress=False)
+    assert report.ok, str(report)
+    client = MlflowClient(down)
+    (run,) = all_runs(client)
+    [logged] = client.search_logged_models(experiment_ids=["0"])
+    assert logged.source_run_id == run.info.run_id and logged.name == "model"
+    assert str(logged.status) in ("READY", "LoggedModelStatus.READY")
+    mlflow.set_tracking_uri(down)
+    try:
+        loaded = mlflow.sklearn.load_model(f"models:/{logged.model_id}")
+    finally:
+        mlflow.set_tracking_uri(None)
+    assert np.allclose(loaded.predict(x), model.predict(x))
+    assert [o.model_id for o in run.outputs.model_outputs] == [logged.model_id]
+    assert [m.key for m in logged.metrics or []] == ["score"]

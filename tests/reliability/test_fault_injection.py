@@ -485,8 +485,8 @@ def test_model_logged_during_an_outage_is_delivered_by_sync(
     tracking: Any, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With ``log_models=True`` and the server down, the MLflow model (packaged on the
-    batching worker after ``fit``) waits in the spool like every other artifact and
-    ``autolog sync`` delivers it."""
+    batching worker after ``fit``) waits in the run log like every other write, and
+    ``autolog sync`` registers it as the run's LoggedModel."""
     import autolog
 
     proxy.set_mode("refuse")
@@ -500,7 +500,14 @@ def test_model_logged_during_an_outage_is_delivered_by_sync(
     assert sync.returncode == 0, sync.stdout + sync.stderr
     (found,) = tracking.runs()
     artifacts = tracking.run(found.info.run_id).artifacts
-    # The run did not exist when the model was packaged: no LoggedModel could be made, so
-    # the model is the run's artifacts (one copy: no model.keras beside it).
-    assert "model/MLmodel" in artifacts, artifacts
-    assert "model.keras" not in artifacts
+    # The run did not exist when the model was packaged; the sync made it a LoggedModel
+    # of the run (one copy: neither model/ nor model.keras among the run's artifacts).
+    assert "model.keras" not in artifacts and "model/MLmodel" not in artifacts, artifacts
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking.server.url)
+    [logged] = client.search_logged_models(experiment_ids=[found.info.experiment_id])
+    assert logged.source_run_id == found.info.run_id
+    assert [o.model_id for o in client.get_run(found.info.run_id).outputs.model_outputs] == [
+        logged.model_id
+    ]

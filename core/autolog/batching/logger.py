@@ -43,6 +43,7 @@ from autolog.batching.state import (
     CreateOp,
     EndOp,
     InputsOp,
+    ModelOp,
     RunState,
     SubmitOp,
 )
@@ -382,6 +383,23 @@ class BatchLogger:
         packaged models, which can be large.
         """
         self._artifact("log_temp_artifacts", local_dir, artifact_path, temp=True)
+
+    def log_model_dir(self, local_dir: str, name: str, artifact_path: str | None = None) -> None:
+        """Hand over a saved MLflow model directory, made in a temporary folder of its own,
+        to be registered as the run's LoggedModel ``name`` when it is delivered.
+
+        Like `log_temp_artifacts`, the folder is the logger's from now on. The model goes
+        through the run log: a store that is down registers it once it is back; a store
+        without LoggedModels gets it as run artifacts under ``artifact_path``.
+        """
+        try:
+            if self._refuses_artifacts("log_model_dir"):
+                return None
+            path = os.path.abspath(os.fspath(local_dir))
+            self._queue_artifact("log_model_dir", ModelOp(path, artifact_path, name=str(name)))
+        except Exception as exc:
+            self._bug("log_model_dir", exc)
+        return None
 
     def _artifact(self, site: str, local_path: Any, artifact_path: Any, temp: bool = False) -> None:
         try:

@@ -30,6 +30,7 @@ from autolog.batching.state import (
     CreateOp,
     EndOp,
     InputsOp,
+    ModelOp,
     Op,
     RunState,
 )
@@ -96,6 +97,13 @@ class RunLogWriter(EngineCore):
 
     @staticmethod
     def _control_record(op: Op) -> dict[str, Any] | None:
+        if isinstance(op, ModelOp):
+            return {
+                "k": "model",
+                "path": op.local_path,
+                "artifact_path": op.artifact_path,
+                "name": op.name,
+            }
         if isinstance(op, ArtifactOp):
             return {
                 "k": "artifact",

@@ -21,6 +21,7 @@ from autolog.batching.state import (
     CreateOp,
     EndOp,
     InputsOp,
+    ModelOp,
     Op,
     ReplayOp,
     RunState,
@@ -160,9 +161,19 @@ class Senders(EngineCore):
         run_id = run.run_id
 
         def upload() -> None:
-            transport.upload_artifact(
-                client, run_id, op.local_path, op.artifact_path, run.policy.request_timeout
-            )
+            if isinstance(op, ModelOp):
+                transport.log_model_dir(
+                    client,
+                    run_id,
+                    op.local_path,
+                    op.name,
+                    op.artifact_path,
+                    run.policy.request_timeout,
+                )
+            else:
+                transport.upload_artifact(
+                    client, run_id, op.local_path, op.artifact_path, run.policy.request_timeout
+                )
 
         outcome, error = transport.call(upload, run.retry(self.is_exiting))
         if outcome == "item" and not op.detached:

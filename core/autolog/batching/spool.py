@@ -183,7 +183,8 @@ class SpoolFile:
         spool = cls(path, fd, contents.last_seq + 1)
         spool.acked = contents.acked
         for record in contents.pending:
-            spool._count(record["n"], record_values(record), int(record["k"] == "artifact"))
+            artifact = int(record["k"] in ("artifact", "model"))
+            spool._count(record["n"], record_values(record), artifact)
         return spool
 
     def _write(self, data: bytes) -> None:
@@ -218,7 +219,7 @@ class SpoolFile:
             for record in records:
                 kind = record.pop("k")
                 lines.append(_dumps({"k": kind, "n": seq, **record}))
-                counts.append((seq, _values_of(kind, record), int(kind == "artifact")))
+                counts.append((seq, _values_of(kind, record), int(kind in ("artifact", "model"))))
                 seq += 1
             self._write(b"".join(lines))
             self.next_seq = seq
@@ -466,11 +467,17 @@ def _record_problem(kind: object, record: dict[str, Any]) -> str | None:
     if kind == "run":
         run_id = record.get("run_id")
         return None if isinstance(run_id, str) and run_id else "no 'run_id'"
-    if kind in ("ack", "batch", "artifact", "end", "inputs") and not _is_int(record.get("n")):
+    if kind in ("ack", "batch", "artifact", "model", "end", "inputs") and not _is_int(
+        record.get("n")
+    ):
         return "no integer 'n'"
     if kind == "batch":
         return _batch_problem(record)
     if kind == "artifact":
+        return _artifact_problem(record)
+    if kind == "model":
+        if not isinstance(record.get("name"), str) or "path" not in record:
+            return "no model 'name' or 'path'"
         return _artifact_problem(record)
     if kind == "end":
         return _end_problem(record)
@@ -522,7 +529,7 @@ def read_spool(path: Path) -> SpoolContents:
             run_id = record["run_id"]
         elif kind == "ack":
             acked = max(acked, record["n"])
-        elif kind in ("batch", "artifact", "end", "inputs"):
+        elif kind in ("batch", "artifact", "model", "end", "inputs"):
             records.append(record)
             last_seq = max(last_seq, record["n"])
             has_end = has_end or kind == "end"

@@ -46,6 +46,7 @@ __all__ = [
     "CreateOp",
     "EndOp",
     "InputsOp",
+    "ModelOp",
     "Op",
     "Owner",
     "ReplayOp",
@@ -127,6 +128,16 @@ class InputsOp(Op):
 
     def __init__(self, inputs: list[dict[str, Any]]) -> None:
         self.inputs = inputs
+
+
+class ModelOp(ArtifactOp):
+    """A saved MLflow model directory (ours, in a temp folder of its own) to register as
+    an MLflow 3 LoggedModel of the run when it is delivered (the run's artifacts, where
+    the store has no LoggedModels)."""
+
+    def __init__(self, local_path: str, artifact_path: str | None, *, name: str) -> None:
+        super().__init__(local_path, artifact_path, temp=True)
+        self.name = name
 
 
 class EndOp(Op):

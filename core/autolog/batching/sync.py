@@ -100,7 +100,7 @@ def deliver(
             continue
         if not requests.send_rest():
             return done
-        if kind == "artifact":
+        if kind in ("artifact", "model"):
             # A run log names the file where the training left it; a spool of the first
             # version copied it next to the file.
             local = Path(record["path"]) if "path" in record else spool.path.parent / record["file"]
@@ -110,6 +110,16 @@ def deliver(
                 continue
 
             def upload(local: Path = local, record: dict[str, Any] = record) -> None:
+                if record["k"] == "model":
+                    transport.log_model_dir(
+                        client,
+                        target,
+                        str(local),
+                        record["name"],
+                        record.get("artifact_path"),
+                        request_timeout,
+                    )
+                    return
                 transport.upload_artifact(
                     client, target, str(local), record.get("artifact_path"), request_timeout
                 )
@@ -125,7 +135,8 @@ def deliver(
             else:
                 done.artifacts += 1
             spool.ack(record["n"], 0)
-            if record.get("temp") and local.parent.name.startswith("autolog-"):
+            ours = record.get("temp") or record["k"] == "model"
+            if ours and local.parent.name.startswith("autolog-"):
                 # A folder autolog made for this file alone (a packaged model, log_text).
                 shutil.rmtree(local.parent, ignore_errors=True)
         elif kind == "inputs":

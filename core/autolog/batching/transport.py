@@ -49,6 +49,7 @@ __all__ = [
     "end_run",
     "is_http",
     "log_inputs",
+    "log_model_dir",
     "send_chunk",
     "upload_artifact",
 ]
@@ -312,6 +313,66 @@ def upload_artifact(
         parts = [p for p in (artifact_path, relative.replace(os.sep, "/")) if p and p != "."]
         for name in sorted(files):
             _put(repo, os.path.join(root, name), "/".join(parts) or None, request_timeout)
+
+
+def log_model_dir(
+    client: MlflowClient,
+    run_id: str,
+    local_dir: str,
+    name: str,
+    artifact_path: str | None,
+    request_timeout: float,
+) -> None:
+    """Register a saved MLflow model directory as a LoggedModel of ``run_id``.
+
+    What ``mlflow.<flavor>.log_model`` does, done when the model is delivered (it may have
+    waited in the run log for a store that was down): a LoggedModel named ``name`` whose
+    source run is the run, with the run's params; the model's ``MLmodel`` updated to name
+    it; its files uploaded; marked READY; recorded as the run's output; the run's last
+    metric values linked to it. A store without LoggedModels (refusing the first request
+    for good) gets the directory as run artifacts under ``artifact_path``. A failure after
+    the model was created marks it FAILED and raises, so the delivery is retried with a
+    new one.
+    """
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model
+    from mlflow.tracking.context.registry import resolve_tags
+
+    try:
+        run = client.get_run(run_id)
+        logged = client.create_logged_model(
+            experiment_id=run.info.experiment_id,
+            name=name,
+            source_run_id=run_id,
+            params={key: str(value) for key, value in run.data.params.items()},
+            tags=resolve_tags(),
+        )
+    except Exception as exc:
+        if classify(exc) in ("transient", "server"):
+            raise
+        upload_artifact(client, run_id, local_dir, artifact_path, request_timeout)
+        return
+    model_id = str(logged.model_id)
+    try:
+        mlmodel = os.path.join(local_dir, "MLmodel")
+        if os.path.exists(mlmodel):
+            described = Model.load(mlmodel)
+            described.artifact_path = logged.artifact_location
+            described.model_uuid = model_id
+            described.model_id = model_id
+            described.run_id = run_id
+            described.save(mlmodel)
+        client.log_model_artifacts(model_id, local_dir)
+        client.finalize_logged_model(model_id, LoggedModelStatus.READY)
+        client.log_outputs(run_id, [LoggedModelOutput(model_id, step=0)])
+    except Exception:
+        with contextlib.suppress(Exception):
+            client.finalize_logged_model(model_id, LoggedModelStatus.FAILED)
+        raise
+    from autolog import models
+
+    models.registered(run_id, model_id)
+    models.link_final_metrics(client, run_id, model_id)
 
 
 def log_inputs(client: MlflowClient, run_id: str, inputs: list[dict[str, Any]]) -> None:
