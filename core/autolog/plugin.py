@@ -275,29 +275,34 @@ class RunSink(Protocol):
 def handed_over_folder(
     local_path: str, *, enclosing: bool = True, site: str = "log_temp_artifacts"
 ) -> str:
-    """The folder a sink takes over: the one enclosing ``local_path`` (`RunSink.log_temp_artifacts`),
-    or ``local_path`` itself with ``enclosing=False`` (``temp_dir`` of `RunSink.log_model`).
+    """The folder a sink takes over with a temporary file, checked first.
 
-    For sink implementations: returns the folder's absolute path, or raises ``ValueError``
-    naming ``site`` and the path when the path does not exist or when the folder is not one
-    a plugin may give away (deleting it would delete other people's files): the system
-    temp directory, the current or home directory, or a filesystem root.
+    For sink implementations: the folder enclosing ``local_path``
+    (`RunSink.log_temp_artifacts`), or ``local_path`` itself with ``enclosing=False``
+    (``temp_dir`` of `RunSink.log_model`), as an absolute path. Raises ``ValueError``
+    naming ``site`` and the path when the path does not exist, or when deleting the folder
+    would delete other people's files: it is the system temp directory, the current or
+    home directory, or a folder holding one of them (a filesystem root, ``/home``).
     """
     path = os.path.abspath(os.fspath(local_path))
     if not os.path.exists(path):
         raise ValueError(f"{site}: {local_path!r} does not exist")
     folder = os.path.dirname(path) if enclosing else path
-    shared = {
-        os.path.abspath(tempfile.gettempdir()),
-        os.path.abspath(os.getcwd()),
-        os.path.abspath(os.path.expanduser("~")),
-    }
-    if folder in shared or os.path.dirname(folder) == folder:
+    shared = (tempfile.gettempdir(), os.getcwd(), os.path.expanduser("~"))
+    if any(_holds(folder, os.path.abspath(place)) for place in shared):
         raise ValueError(
             f"{site}: {local_path!r} is not in a temporary folder of its own: the sink would "
             f"delete {folder!r}; make one with tempfile.mkdtemp() and write the file there"
         )
     return folder
+
+
+def _holds(folder: str, place: str) -> bool:
+    """Whether ``place`` is ``folder`` or inside it."""
+    try:
+        return os.path.commonpath([folder, place]) == folder
+    except ValueError:  # different drives
+        return False
 
 
 Hook = Callable[["Call"], None]

@@ -137,6 +137,8 @@ def test_a_folder_that_is_not_the_plugins_own_is_refused_naming_the_path(
         handed_over_folder(str(loose))
     with pytest.raises(ValueError, match=r"temp_dir: .*shared"):
         handed_over_folder(str(shared), enclosing=False, site="temp_dir")
+    with pytest.raises(ValueError, match="would delete"):
+        handed_over_folder(str(shared.parent), enclosing=False, site="temp_dir")  # holds it
     with pytest.raises(ValueError, match="does not exist"):
         handed_over_folder(str(shared / "missing" / "model.keras"))
     assert loose.exists()  # nothing was deleted
