@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from autolog._version import __version__
 from autolog.api import autolog, available_plugins, disable
+from autolog.models import warm_up_models
 from autolog.plugin import (
     Call,
     Patch,
@@ -45,6 +46,7 @@ __all__ = [
     "guard",
     "lazy_subclass",
     "log_dict",
+    "warm_up_models",
 ]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import threading
 import time
@@ -81,6 +82,14 @@ class MlflowSink:
     def log_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
         self.logger.log_artifacts(local_dir, artifact_path)
 
+    def log_temp_artifacts(self, local_path: str, artifact_path: str | None = None) -> None:
+        from autolog.plugin import handed_over_folder
+
+        handed_over_folder(local_path)  # raises for a folder that is not the plugin's to give
+        # From here the logger owns the enclosing folder: deleted once uploaded, or moved
+        # into the spool.
+        self.logger.log_temp_artifacts(local_path, artifact_path)
+
     def log_text(self, text: str, artifact_file: str) -> None:
         self.logger.log_text(text, artifact_file)
 
@@ -92,22 +101,32 @@ class MlflowSink:
         **save_kwargs: Any,
     ) -> None:
         from autolog.models import package_model
+        from autolog.plugin import handed_over_folder
 
+        temp_dir = save_kwargs.pop("temp_dir", None)
+        if temp_dir is not None:
+            temp_dir = handed_over_folder(temp_dir, enclosing=False, site="temp_dir")
         logger = self.logger
 
         def package() -> None:
             try:
-                client = self._client()
-            except Exception:  # the store cannot even be opened: the run log keeps the model
-                client = None
-            package_model(
-                logger,
-                flavor=flavor,
-                loader=loader,
-                artifact_path=artifact_path,
-                client=client,
-                **save_kwargs,
-            )
+                try:
+                    client = self._client()
+                except Exception:  # the store cannot even be opened: the run log keeps it
+                    client = None
+                package_model(
+                    logger,
+                    flavor=flavor,
+                    loader=loader,
+                    artifact_path=artifact_path,
+                    client=client,
+                    **save_kwargs,
+                )
+            finally:
+                # The loader has read its snapshot (the packaged copy is the logger's now):
+                # the folder handed over with it is ours to delete, whatever happened.
+                if temp_dir is not None:
+                    shutil.rmtree(temp_dir, ignore_errors=True)
 
         logger.submit(package, description=f"packaging the MLflow {flavor} model")
 

@@ -69,6 +69,7 @@ __all__ = [
     "pip_requirements",
     "registered",
     "warm_up",
+    "warm_up_models",
 ]
 
 _log = logging.getLogger(__name__)
@@ -467,6 +468,26 @@ def warm_up(flavor: str | None = None, requirements: Iterable[str] = ()) -> None
             return
         pinned = tuple(requirements)
         warmup.submit(("packaging", flavor, pinned), lambda: pip_requirements(flavor, pinned))
+
+
+def warm_up_models(flavor: str, requirements: Iterable[str] = ()) -> None:
+    """Get the first packaged model of ``flavor`` ready while training runs (public API).
+
+    A plugin that logs models calls it from its ``before`` hook, once training is about
+    to start, with the flavor and requirements it will pass to `RunSink.log_model`::
+
+        if call.options.log_models:
+            autolog.warm_up_models("keras", requirements=("keras", "tensorflow"))
+
+    The first ``save_model`` of a process otherwise spends seconds, at the end of the
+    first training call, importing ``mlflow.<flavor>`` and pinning the requirements.
+    This imports the flavor module on the caller's thread (the framework is loaded by
+    then, so it costs milliseconds) and computes the pins in autolog's warm-up thread;
+    the plugin holds no thread of its own. Idempotent and cheap after the first call,
+    never raises (the real packaging reports problems), and does nothing where MLflow is
+    not in use (the in-memory backend of `autolog.testing`).
+    """
+    warm_up(flavor, requirements)
 
 
 def _requirement_name(requirement: str) -> str:

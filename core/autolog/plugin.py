@@ -11,7 +11,9 @@ plugin's options and a `RunSink` to log through. A hook never sees MLflow.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -33,6 +35,7 @@ __all__ = [
     "RunSink",
     "check_declaration",
     "guard",
+    "handed_over_folder",
 ]
 
 _TARGET = re.compile(
@@ -96,6 +99,11 @@ class RunSink(Protocol):
     refuse: such a value is dropped and reported once as a warning naming it. Keys and
     values follow MLflow's rules (params and tags are stored as strings, metrics as
     floats); param and tag values that look like credentials are redacted.
+
+    Temporary files the plugin wrote for the run (a model snapshot, a checkpoint) are
+    handed over rather than copied: `log_temp_artifacts`, and ``temp_dir`` of `log_model`,
+    give the folder to the sink, which deletes it when it is done with it. A plugin so
+    never keeps a record of its files, and never needs an exit hook to clean them up.
 
     Helpers built on these methods, in `autolog`: `autolog.flatten_params` (a params
     mapping or list of pairs, nested dicts flattened, for `log_params`) and
@@ -166,6 +174,26 @@ class RunSink(Protocol):
         (under ``artifact_path`` when given)."""
         ...
 
+    def log_temp_artifacts(self, local_path: str, artifact_path: str | None = None) -> None:
+        """Hand over a file or directory made for the run, in a temporary folder of its own.
+
+        Uploaded as `log_artifact` uploads a file (``<artifact_path>/<name>``) or as
+        `log_artifacts` uploads a directory (its contents under ``artifact_path``), but
+        the folder enclosing ``local_path`` belongs to the sink from the call on: the sink
+        deletes it once the upload is done (or failed for good), or moves it into the
+        spool while the store is unreachable. The plugin keeps no record of it, writes
+        nothing more into it and never deletes it itself::
+
+            folder = tempfile.mkdtemp(prefix="myplugin-")
+            model.save(os.path.join(folder, "best.keras"))
+            sink.log_temp_artifacts(os.path.join(folder, "best.keras"), "checkpoints")
+
+        Raises ``ValueError`` (naming the path) when ``local_path`` does not exist, or when
+        the enclosing folder is one that is not the plugin's to give away: the system
+        temp directory itself, the current directory, the home directory or a root.
+        """
+        ...
+
     def log_text(self, text: str, artifact_file: str) -> None:
         """Store ``text`` as the artifact ``artifact_file`` (a path inside the run's
         artifacts, such as ``"model_summary.txt"``).
@@ -191,7 +219,13 @@ class RunSink(Protocol):
         tab; the run's final metric values are linked to it. Keyword arguments the core
         understands besides ``save_model``'s: ``signature`` (plain data in MLflow's schema
         format), ``input_example`` (a few rows of the training data: an array, a dict of
-        arrays or a DataFrame) and ``requirements`` (import names to pin).
+        arrays or a DataFrame), ``requirements`` (import names to pin) and ``temp_dir``.
+
+        ``temp_dir`` hands over the temporary folder ``loader`` reads from (the snapshot the
+        hook wrote), as `log_temp_artifacts` hands over a file: the sink deletes it once
+        the model is packaged, or could not be; the plugin keeps no record of it. (The
+        in-memory sink of `autolog.testing` keeps it until its ``capture`` block ends,
+        since the model it records may still read it.)
         """
         ...
 
@@ -236,6 +270,39 @@ class RunSink(Protocol):
         after. The core does the same when the patched call returns.
         """
         ...
+
+
+def handed_over_folder(
+    local_path: str, *, enclosing: bool = True, site: str = "log_temp_artifacts"
+) -> str:
+    """The folder a sink takes over with a temporary file, checked first.
+
+    For sink implementations: the folder enclosing ``local_path``
+    (`RunSink.log_temp_artifacts`), or ``local_path`` itself with ``enclosing=False``
+    (``temp_dir`` of `RunSink.log_model`), as an absolute path. Raises ``ValueError``
+    naming ``site`` and the path when the path does not exist, or when deleting the folder
+    would delete other people's files: it is the system temp directory, the current or
+    home directory, or a folder holding one of them (a filesystem root, ``/home``).
+    """
+    path = os.path.abspath(os.fspath(local_path))
+    if not os.path.exists(path):
+        raise ValueError(f"{site}: {local_path!r} does not exist")
+    folder = os.path.dirname(path) if enclosing else path
+    shared = (tempfile.gettempdir(), os.getcwd(), os.path.expanduser("~"))
+    if any(_holds(folder, os.path.abspath(place)) for place in shared):
+        raise ValueError(
+            f"{site}: {local_path!r} is not in a temporary folder of its own: the sink would "
+            f"delete {folder!r}; make one with tempfile.mkdtemp() and write the file there"
+        )
+    return folder
+
+
+def _holds(folder: str, place: str) -> bool:
+    """Whether ``place`` is ``folder`` or inside it."""
+    try:
+        return os.path.commonpath([folder, place]) == folder
+    except ValueError:  # different drives
+        return False
 
 
 Hook = Callable[["Call"], None]

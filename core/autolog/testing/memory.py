@@ -26,6 +26,7 @@ from typing import Any
 from autolog import session
 from autolog.batching.errors import InvalidDataWarning
 from autolog.datasets import check_context
+from autolog.plugin import handed_over_folder
 from autolog.redaction import redact_mapping, redact_value
 
 __all__ = ["MemoryStore", "RecordedRun", "capture"]
@@ -157,6 +158,19 @@ class _MemorySink:
         for entry in sorted(os.listdir(local_dir)):
             self._keep(os.path.join(local_dir, entry), artifact_path)
 
+    def log_temp_artifacts(self, local_path: str, artifact_path: str | None = None) -> None:
+        # As the real sink: the enclosing folder is ours now. What the run keeps is copied
+        # into the store's artifact root, then the folder is deleted at once, so a test
+        # sees the plugin left nothing behind.
+        folder = handed_over_folder(local_path)
+        try:
+            if os.path.isdir(local_path):
+                self.log_artifacts(local_path, artifact_path)
+            else:
+                self._keep(local_path, artifact_path)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     def log_text(self, text: str, artifact_file: str) -> None:
         dest = os.path.join(self._store.artifact_root, self._run.run_id, artifact_file)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -172,6 +186,13 @@ class _MemorySink:
         artifact_path: str = "model",
         **save_kwargs: Any,
     ) -> None:
+        temp_dir = save_kwargs.pop("temp_dir", None)
+        if temp_dir is not None:
+            # Owned by the store until the capture block ends, not deleted after loading:
+            # the recorded model may read its snapshot lazily (a test predicts with it).
+            folder = handed_over_folder(temp_dir, enclosing=False, site="temp_dir")
+            with self._store.lock:
+                self._store.handed_over.append(folder)
         # Loading proves the snapshot is usable; packaging is MLflow's job, not tested here.
         model = loader()
         with self._store.lock:
@@ -235,6 +256,8 @@ class MemoryStore:
         lock: guards the runs; hold it to read them while training threads log.
         artifact_root: the temporary directory holding logged artifacts (removed when
             the `capture` block ends).
+        handed_over: folders handed over with a model (``temp_dir`` of
+            `RunSink.log_model`), deleted when the `capture` block ends.
     """
 
     def __init__(self) -> None:
@@ -244,6 +267,7 @@ class MemoryStore:
         self.active: str | None = None
         self._ids = itertools.count(1)
         self.artifact_root = tempfile.mkdtemp(prefix="autolog-memory-")
+        self.handed_over: list[str] = []
 
     # RunBackend ------------------------------------------------------------------------
 
@@ -285,8 +309,13 @@ class MemoryStore:
             return list(self.runs.values())[-1]
 
     def close(self) -> None:
-        """Remove the logged artifacts' copies (`capture` does this when its block ends)."""
+        """Remove the logged artifacts' copies and the folders handed over with models
+        (`capture` does this when its block ends)."""
         shutil.rmtree(self.artifact_root, ignore_errors=True)
+        with self.lock:
+            folders, self.handed_over = self.handed_over, []
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

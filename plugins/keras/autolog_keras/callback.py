@@ -1,8 +1,8 @@
 """The Keras callbacks autolog adds to ``fit`` and ``evaluate``.
 
-The classes subclass the ``Callback`` of the Keras the model belongs to, so they are built
-when first needed (:func:`fit_callback_class`) and cached per Keras package; importing this
-module imports no framework.
+The classes subclass the ``Callback`` of the Keras the model belongs to, so they are
+declared with `autolog.lazy_subclass`: built when first needed (:func:`fit_callback_class`),
+once per Keras package; importing this module imports no framework.
 
 Cost on the training thread is what matters here:
 
@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from autolog.plugin import guard
+from autolog import guard, lazy_subclass
 from autolog_keras import params as model_params
 from autolog_keras import snapshots
 from autolog_keras.compat import KerasFlavor
@@ -285,7 +285,8 @@ class _FitHooks:
     def _checkpoint(self, policy: CheckpointPolicy, epoch: int, metrics: dict[str, float]) -> None:
         if policy.every == "epoch":
             path = snapshots.save(self.model, f"epoch-{epoch:04d}.keras")
-            self._sink.log_artifact(snapshots.hand_over(path), "checkpoints")
+            # The snapshot's folder is the sink's from here: deleted once uploaded.
+            self._sink.log_temp_artifacts(path, "checkpoints")
             return
         value = metrics.get(policy.monitor)
         if value is None or not policy.improved(value, self._best_value):
@@ -299,7 +300,7 @@ class _FitHooks:
         if self._best_path is None or self._handed_over:
             return
         self._handed_over = True
-        self._sink.log_artifact(snapshots.hand_over(self._best_path), "checkpoints")
+        self._sink.log_temp_artifacts(self._best_path, "checkpoints")
         self._sink.log_metric("checkpoint_best_epoch", self._best_epoch)
 
     def _log_early_stopping(self) -> None:
@@ -379,27 +380,32 @@ class _EvalHooks:
         self.results = {**rejected, **scalars}
 
 
-@functools.cache
+# Built on first use against the Callback of each Keras package (``keras``, ``tf_keras``),
+# which this module never imports itself.
+_PACKAGES = ("keras", "tf_keras")
+_FIT_CLASSES = {
+    (package, per_step): lazy_subclass(
+        f"{package}.callbacks:Callback",
+        _StepHooks if per_step else _FitHooks,
+        name="AutologStepCallback" if per_step else "AutologCallback",
+    )
+    for package in _PACKAGES
+    for per_step in (False, True)
+}
+_EVAL_CLASSES = {
+    package: lazy_subclass(f"{package}.callbacks:Callback", _EvalHooks, name="AutologEvalCallback")
+    for package in _PACKAGES
+}
+
+
 def fit_callback_class(package: str, per_step: bool) -> type:
     """The fit callback class for one Keras package (``keras`` or ``tf_keras``)."""
-    base = _callback_base(package)
-    mixin = _StepHooks if per_step else _FitHooks
-    name = "AutologStepCallback" if per_step else "AutologCallback"
-    return type(name, (mixin, base), {"__module__": __name__, "__qualname__": name})
+    return _FIT_CLASSES[package, per_step].resolve()
 
 
-@functools.cache
 def eval_callback_class(package: str) -> type:
     """The evaluate callback class for one Keras package."""
-    base = _callback_base(package)
-    name = "AutologEvalCallback"
-    return type(name, (_EvalHooks, base), {"__module__": __name__, "__qualname__": name})
-
-
-def _callback_base(package: str) -> type:
-    import importlib
-
-    return importlib.import_module(f"{package}.callbacks").Callback  # type: ignore[no-any-return]
+    return _EVAL_CLASSES[package].resolve()
 
 
 def is_autolog_callback(callback: Any) -> bool:

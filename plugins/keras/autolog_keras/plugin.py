@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from typing import Any, Literal, cast
 
+from autolog import Call, Patch, Plugin, PluginOptions, RunSink, warm_up_models
 from autolog.mlflow_backend import steps_aside_for_mlflow
-from autolog.models import warm_up
 from autolog.options import check_log_every_n_steps
-from autolog.plugin import Call, Patch, Plugin, PluginOptions, RunSink
 from autolog_keras import datasets, distributed, snapshots
 from autolog_keras import params as model_params
 from autolog_keras.callback import (
@@ -114,9 +114,9 @@ def before_fit(call: Call) -> None:
     options = cast(KerasOptions, call.options)
     sink = _sink(call)
     flavor = flavor_of(model)
-    snapshots.collect()
     if options.log_models:
-        warm_up(flavor.mlflow_flavor, flavor.requirements)
+        # The first packaged model's one-off work, done by the core while training runs.
+        warm_up_models(flavor.mlflow_flavor, flavor.requirements)
 
     given = call.get("callbacks")
     callbacks = _callbacks_list(given)
@@ -169,19 +169,26 @@ def after_fit(call: Call, history: Any) -> None:
     if not (options.log_keras_file or options.log_models):
         return
     flavor = flavor_of(model)
-    path = snapshots.hand_over(snapshots.save(model, "model.keras"))
+    sink = _sink(call)
     if not options.log_models:
         # The only copy of the model: the LoggedModel holds this file when there is one.
-        _sink(call).log_artifact(path, None)
+        # Its folder is the sink's from here: deleted once uploaded.
+        sink.log_temp_artifacts(snapshots.save(model, "model.keras"), None)
         return
     example = _input_example(call)
-    _sink(call).log_model(
+    signature = _signature(model, example)
+    objects = custom_objects(model)
+    path = snapshots.save(model, "model.keras")  # last: nothing may fail before the handover
+    sink.log_model(
         flavor.mlflow_flavor,
-        loader=_Loader(flavor, path, custom_objects(model), example),
+        loader=_Loader(flavor, path, objects, example),
         artifact_path="model",
-        signature=_signature(model, example),
+        signature=signature,
         input_example=example,
         requirements=flavor.requirements,
+        # The loader reads the snapshot on the core's worker; the sink deletes its folder
+        # once the model is packaged.
+        temp_dir=os.path.dirname(path),
     )
 
 

@@ -1,33 +1,27 @@
 """Model snapshots: the only work that must happen on the training thread.
 
-A snapshot is ``model.save`` into a fresh temporary directory, so each file handed to the
-batching layer is one that nothing writes to again. Uploading it, and packaging an MLflow
-model from it, happen on the batching layer's worker.
+A snapshot is ``model.save`` into a fresh temporary folder of its own, so each file handed
+to the run's sink is one that nothing writes to again. The plugin keeps no record of
+them: a snapshot is either handed over to the sink (`RunSink.log_temp_artifacts`, or the
+``temp_dir`` of `RunSink.log_model`), which deletes its folder once it has uploaded or
+packaged it, or, superseded before that (an earlier best checkpoint), discarded at once.
+Uploading it, and packaging an MLflow model from it, happen on the core's worker.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from autolog_keras import distributed
 from autolog_keras.compat import flavor_of
 
-__all__ = ["SnapshotModel", "collect", "discard", "hand_over", "save"]
+__all__ = ["SnapshotModel", "discard", "save"]
 
 _PREFIX = "autolog-keras-"
-
-# Snapshots handed to the batching layer, by the thread that handed them over. They are
-# deleted once that thread starts its next fit: the core flushes a run (every artifact
-# uploaded or copied to the spool) before the call that logged into it returns.
-_handed_over: dict[int, list[str]] = {}
-_lock = threading.Lock()
-_atexit_registered = False
 
 
 def save(model: Any, filename: str = "model.keras") -> str:
@@ -53,33 +47,6 @@ def discard(path: str | None) -> None:
     directory = os.path.dirname(path)
     if os.path.basename(directory).startswith(_PREFIX):
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def hand_over(path: str) -> str:
-    """Mark ``path`` as given to the batching layer: deleted later by :func:`collect`."""
-    global _atexit_registered
-    with _lock:
-        _handed_over.setdefault(threading.get_ident(), []).append(path)
-        if not _atexit_registered:
-            atexit.register(_collect_all)
-            _atexit_registered = True
-    return path
-
-
-def collect() -> None:
-    """Delete the snapshots this thread handed over in calls that have since returned."""
-    with _lock:
-        paths = _handed_over.pop(threading.get_ident(), [])
-    for path in paths:
-        discard(path)
-
-
-def _collect_all() -> None:
-    with _lock:
-        paths = [p for group in _handed_over.values() for p in group]
-        _handed_over.clear()
-    for path in paths:
-        discard(path)
 
 
 class SnapshotModel:

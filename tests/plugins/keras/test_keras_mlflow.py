@@ -358,3 +358,26 @@ def _lines(err: str) -> list[str]:
         line = re.sub(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ", "", line)
         lines.append(re.sub(r"[0-9a-f]{32}", "<run>", line))
     return [line for line in lines if line.strip()]
+
+
+def test_snapshots_handed_over_are_in_the_store_and_their_folders_gone(
+    mlflow_store: Any, make_model: Any, data: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    snapshots = tmp_path / "temp"
+    snapshots.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(snapshots))
+    autolog.autolog(frameworks=["keras"], log_models=True, keras={"checkpoint": "epoch"})
+    x, y = data
+    make_model().fit(x, y, epochs=2, verbose=0)
+    run = _only_run(mlflow_store)
+    assert run.info.status == "FINISHED"
+    assert {"checkpoints/epoch-0000.keras", "checkpoints/epoch-0001.keras"} <= _artifacts(
+        mlflow_store, run.info.run_id
+    )
+    (logged,) = mlflow_store.search_logged_models(experiment_ids=[run.info.experiment_id])
+    assert logged.source_run_id == run.info.run_id
+    # The checkpoints were deleted once uploaded, the model's snapshot once packaged: the
+    # run's end waits for both, and the plugin keeps no record of either.
+    assert [p.name for p in snapshots.iterdir() if p.name.startswith("autolog-keras-")] == []

@@ -6,6 +6,9 @@ the checks read everything back with ``MlflowClient`` and ``mlflow.sklearn.load_
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -45,8 +48,14 @@ def test_a_trained_model_is_tracked_and_loadable(mlflow_store: Any, digits: Any)
     assert tags["autolog.plugin"] == "sklearn"
     assert tags["estimator_name"] == "RandomForestClassifier"
 
-    # The model is an MLflow 3 LoggedModel of the run, not a run artifact.
-    assert mlflow_store.list_artifacts(run.info.run_id) == []
+    # The model is an MLflow 3 LoggedModel of the run, not a run artifact; the run's one
+    # artifact is the forest's feature importances.
+    assert [a.path for a in mlflow_store.list_artifacts(run.info.run_id)] == [
+        "feature_importance.json"
+    ]
+    importances = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/feature_importance.json")
+    assert list(importances) == [str(i) for i in range(X.shape[1])]
+    np.testing.assert_allclose(list(importances.values()), model.feature_importances_)
     (logged,) = mlflow.search_logged_models(experiment_ids=["0"], output_format="list")
     assert logged.source_run_id == run.info.run_id
     assert logged.name == "model" and str(logged.status) == "READY"
@@ -135,42 +144,48 @@ def test_into_the_users_active_run(mlflow_store: Any, digits: Any) -> None:
     assert mlflow_store.list_artifacts(run.info.run_id) == []
 
 
-def test_next_to_mlflows_own_sklearn_autolog(
-    mlflow_store: Any, digits: Any, capfd: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import warnings
+def test_next_to_mlflows_own_sklearn_autolog(mlflow_store: Any, digits: Any, tmp_path: Any) -> None:
+    # In a fresh interpreter: the line is said once per process, and this one may have
+    # said it already.
+    code = textwrap.dedent(
+        """
+        import warnings
 
-    import mlflow
-    from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
-    from sklearn.linear_model import Ridge
+        import autolog
+        import mlflow.sklearn
+        from sklearn.datasets import load_digits
+        from sklearn.linear_model import Ridge
 
-    from autolog import mlflow_backend
-
-    monkeypatch.setattr(mlflow_backend, "_stepped_aside", set())
-    monkeypatch.delitem(AUTOLOGGING_INTEGRATIONS, "sklearn", raising=False)
-    X, y = digits
-    autolog.autolog(frameworks=["sklearn"])
-    mlflow.sklearn.autolog(log_models=False, log_datasets=False)
-    try:
+        X, y = load_digits(return_X_y=True)
+        autolog.autolog(frameworks=["sklearn"])
+        mlflow.sklearn.autolog(log_models=False, log_datasets=False)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             Ridge(alpha=0.5).fit(X, y)
             Ridge(alpha=2.0).fit(X, y)
-    finally:
-        mlflow.sklearn.autolog(disable=True)
+        print("warnings:", [str(w.message) for w in caught])
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,  # MLflow's own artifacts go to ./mlruns
+    )
+    assert out.returncode == 0, out.stderr
     runs = _runs(mlflow_store)
     assert [r.data.params["alpha"] for r in runs] == ["0.5", "2.0"]
     assert all(r.data.tags["mlflow.autologging"] == "sklearn" for r in runs)
     assert not any("autolog.plugin" in r.data.tags for r in runs)
     assert all("training_r2_score" in r.data.metrics for r in runs)  # MLflow's metrics
-    err = capfd.readouterr().err
-    assert err.count("autolog: ") == 1, err
-    assert (
+    autolog_lines = [line for line in out.stderr.splitlines() if line.startswith("autolog: ")]
+    assert autolog_lines == [
         "autolog: MLflow's own autologging logs scikit-learn here (mlflow.sklearn.autolog() "
         "is on), so autolog's sklearn plugin leaves it alone; to have autolog log "
-        "scikit-learn instead, call mlflow.sklearn.autolog(disable=True) first" in err
-    )
-    assert [str(w.message) for w in caught] == []
+        "scikit-learn instead, call mlflow.sklearn.autolog(disable=True) first"
+    ]
+    assert out.stdout.splitlines()[-1] == "warnings: []"
 
 
 def test_the_end_of_a_run_autolog_created_says_where_it_is(

@@ -6,6 +6,7 @@ Everything here runs against autolog's in-memory store (``autolog.testing.captur
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import warnings
@@ -124,6 +125,53 @@ def test_fit_logs_params_score_tags_and_model(memory: Any, digits: Any) -> None:
     assert (snapshot.predict(X) == model.predict(X)).all()
 
 
+def test_per_iteration_values_are_metrics_at_their_iteration(memory: Any, digits: Any) -> None:
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = digits
+    autolog.autolog(frameworks=["sklearn"], log_models=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: few iterations on purpose
+        mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=4, random_state=0).fit(X, y)
+    assert memory.last_run().metric_history("loss") == [
+        (step, pytest.approx(loss)) for step, loss in enumerate(mlp.loss_curve_)
+    ]
+    hist = HistGradientBoostingRegressor(
+        max_iter=5, early_stopping=True, validation_fraction=0.2, random_state=0
+    ).fit(X, y)
+    run = memory.last_run()
+    for metric, values in (
+        ("train_score", hist.train_score_),
+        ("validation_score", hist.validation_score_),
+    ):
+        assert run.metric_history(metric) == [
+            (step, pytest.approx(value)) for step, value in enumerate(values)
+        ]
+    assert len(run.metric_history("train_score")) == hist.n_iter_ + 1  # and before the first
+
+    # log_every_n_steps thins them out, as it does for every plugin with steps.
+    autolog.autolog(frameworks=["sklearn"], log_models=False, log_every_n_steps=2)
+    boosted = GradientBoostingClassifier(n_estimators=5, max_depth=1, random_state=0).fit(X, y)
+    assert memory.last_run().metric_history("train_score") == [
+        (step, pytest.approx(boosted.train_score_[step])) for step in (0, 2, 4)
+    ]
+
+
+def test_feature_importances_are_a_json_artifact_named_by_column(memory: Any, digits: Any) -> None:
+    import pandas as pd
+    from sklearn.tree import DecisionTreeRegressor
+
+    X, y = digits
+    frame = pd.DataFrame(X[:, :4], columns=["a", "b", "c", "d"])
+    autolog.autolog(frameworks=["sklearn"], log_models=False)
+    tree = DecisionTreeRegressor(max_depth=3, random_state=0).fit(frame, y)
+    with open(memory.last_run().artifacts["feature_importance.json"], encoding="utf-8") as f:
+        importances = json.load(f)
+    assert list(importances) == ["a", "b", "c", "d"]
+    assert list(importances.values()) == pytest.approx(list(tree.feature_importances_))
+
+
 def test_positional_and_keyword_calls_log_the_same(memory: Any, digits: Any) -> None:
     from sklearn.neighbors import KNeighborsClassifier
 
@@ -205,7 +253,14 @@ def test_grid_search_logs_one_run_with_the_best_result(memory: Any, digits: Any)
     assert run.params["best_max_depth"] == str(search.best_params_["max_depth"])
     assert run.last_metric("best_cv_score") == pytest.approx(search.best_score_)
     assert run.last_metric("training_score") == pytest.approx(search.score(X, y))
-    assert run.params["param_grid"] == "{'max_depth': [2, 4, 8]}"
+    assert run.params["param_grid.max_depth"] == "[2, 4, 8]"  # nested dicts are flattened
+    with open(run.artifacts["cv_results.json"], encoding="utf-8") as handle:
+        cv_results = json.load(handle)
+    assert cv_results["params"] == [{"max_depth": d} for d in (2, 4, 8)]
+    assert cv_results["mean_test_score"] == pytest.approx(
+        list(search.cv_results_["mean_test_score"])
+    )
+    assert cv_results["rank_test_score"] == list(search.cv_results_["rank_test_score"])
 
 
 def test_each_outermost_fit_is_its_own_run(memory: Any, digits: Any) -> None:

@@ -1,12 +1,7 @@
-"""autolog plugin for scikit-learn: one MLflow run per outermost ``fit``.
-
-Each run gets the estimator's ``get_params(deep=False)`` as params, the training data as
-an MLflow dataset input (context ``train``), its score on the training data as the metric
-``training_score``, and the fitted estimator as an MLflow ``sklearn`` LoggedModel named
-``model`` (with an input example of five training rows; the score is linked to it). A search (``GridSearchCV``, ``RandomizedSearchCV``)
-also logs ``best_cv_score`` and its best parameters as ``best_<name>`` params. A Pipeline
-or a search logs once: the fits it makes inside are nested calls, which the core runs
-untouched. The plugin only declares; the core patches, opens runs and writes.
+"""autolog plugin for scikit-learn: one MLflow run per outermost ``fit``, with the
+estimator's params, the training data, the per-iteration values scikit-learn keeps, the
+training score, a search's results, feature importances and the fitted model (what each
+is: README.md). The plugin only declares; the core patches, opens runs and writes.
 """
 
 from __future__ import annotations
@@ -16,6 +11,7 @@ import dataclasses
 import pickle
 from typing import Any
 
+import autolog
 from autolog import Call, Patch, Plugin, PluginOptions
 from autolog.mlflow_backend import steps_aside_for_mlflow
 
@@ -49,7 +45,8 @@ ESTIMATORS = {
 # --8<-- [start:options]
 @dataclasses.dataclass
 class SklearnOptions(PluginOptions):
-    """Options under ``autolog(sklearn={...})``; ``log_models`` is inherited."""
+    """Options under ``autolog(sklearn={...})``; ``log_models`` and ``log_every_n_steps``
+    (for the per-iteration metrics) are inherited."""
 
     # score() re-predicts the whole training set: turn it off for huge data.
     log_training_score: bool = True
@@ -59,55 +56,58 @@ class SklearnOptions(PluginOptions):
 
 
 # --8<-- [start:hooks]
-def _param(value: Any) -> Any:
-    scalar = isinstance(value, (str, int, float, bool, type(None)))
-    return value if scalar else str(value)
+# Per-iteration values a fitted estimator keeps: attribute -> metric, step = iteration.
+CURVES = {
+    "loss_curve_": "loss",  # MLP*: the training loss per epoch
+    "validation_scores_": "validation_score",  # MLP* with early_stopping
+    "train_score_": "train_score",  # (Hist)GradientBoosting*: per boosting stage
+    "validation_score_": "validation_score",  # HistGradientBoosting* with early stopping
+}
 
 
 def log_params(call: Call) -> None:
     """Before ``fit``: so a fit that fails still records what it was asked to do."""
-    estimator, cls = call.instance, type(call.instance)
-    params = estimator.get_params(deep=False)
-    call.sink.log_params({k: _param(v) for k, v in params.items()})
-    # The core builds the dataset (digest, schema) off the training thread, and skips
-    # data it could only describe by reading it again.
+    cls = type(call.instance)
+    call.sink.log_params(autolog.flatten_params(call.instance.get_params(deep=False)))
+    # The core builds the dataset (digest, schema) off the training thread.
     call.sink.log_dataset(call.get("X"), targets=call.get("y"), context="train")
-    call.sink.set_tags(
-        {
-            "estimator_name": cls.__name__,
-            "estimator_class": f"{cls.__module__}.{cls.__qualname__}",
-        }
-    )
+    path = f"{cls.__module__}.{cls.__qualname__}"
+    call.sink.set_tags({"estimator_name": cls.__name__, "estimator_class": path})
 
 
 def log_results(call: Call, result: Any) -> None:
-    """After a successful ``fit``: training score, search results, the model."""
-    estimator, sink = call.instance, call.sink
+    """After a successful ``fit``: curves, scores, search results, the model, importances."""
+    estimator, sink, options = call.instance, call.sink, call.options
     X, y = call.get("X"), call.get("y")
-    scorable = y is not None and hasattr(estimator, "score")
-    if call.options.log_training_score and scorable:
+    for attribute, metric in CURVES.items():
+        curve = getattr(estimator, attribute, None)
+        for step in range(0, 0 if curve is None else len(curve), options.log_every_n_steps or 1):
+            sink.log_metric(metric, curve[step], step=step)
+    if options.log_training_score and y is not None and hasattr(estimator, "score"):
         sink.log_metric("training_score", estimator.score(X, y))
-    # GridSearchCV, RandomizedSearchCV
-    best = getattr(estimator, "best_params_", None)
-    if best is not None:
-        sink.log_params({f"best_{k}": _param(v) for k, v in best.items()})
-        if hasattr(estimator, "best_score_"):
-            sink.log_metric("best_cv_score", estimator.best_score_)
-    if call.options.log_models:
-        # Snapshot now: the core packages the model off-thread, and the user
-        # may refit the same estimator object before that happens.
+    if hasattr(estimator, "best_params_"):  # GridSearchCV, RandomizedSearchCV
+        sink.log_params(autolog.flatten_params(estimator.best_params_, prefix="best", sep="_"))
+        autolog.log_dict(sink, estimator.cv_results_, "cv_results.json")
+    if hasattr(estimator, "best_score_"):  # not with a callable refit
+        sink.log_metric("best_cv_score", estimator.best_score_)
+    if options.log_models:
+        # Snapshot now: the core packages the model off-thread, and the user may refit
+        # the same estimator object before that happens.
         snapshot = pickle.dumps(estimator)
         sink.log_model(
             "sklearn",
             loader=lambda: pickle.loads(snapshot),
-            artifact_path="model",
-            # As mlflow.sklearn.autolog does: skops, MLflow's default, refuses
-            # many estimators (all trees) unless their types are allow-listed.
+            # As mlflow.sklearn.autolog does: skops, MLflow's default, refuses many
+            # estimators (all trees) unless their types are allow-listed.
             serialization_format="cloudpickle",
             requirements=("cloudpickle",),
-            # A few rows of what fit saw: MLflow infers the signature from them.
-            input_example=X[:5],
+            input_example=X[:5],  # MLflow infers the signature from a few rows
         )
+    importances = getattr(estimator, "feature_importances_", None)  # trees, boosting
+    if importances is not None:
+        names = getattr(estimator, "feature_names_in_", range(len(importances)))
+        named = {str(k): v for k, v in zip(names, importances, strict=True)}
+        autolog.log_dict(sink, named, "feature_importance.json")
 
 
 # --8<-- [end:hooks]
@@ -124,7 +124,6 @@ class SklearnPlugin(Plugin):
             before=log_params,
             after=log_results,
             owns_run=True,  # the outermost fit opens (or joins the user's) run
-            nested="skip",  # fits inside it (Pipeline steps, folds): untouched
             optional=True,  # a class this scikit-learn lacks is not an error
         )
         for module, classes in ESTIMATORS.items()
