@@ -109,14 +109,15 @@ def _train(tmp_path: Path, uri: str, mode: str) -> tuple[subprocess.CompletedPro
             steps=STEPS_PER_EPOCH, epochs=EPOCHS, fault_after=FAULT_AFTER_EPOCH
         )
     )
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": uri,
-        "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
-        "AUTOLOG_AGENT": "1",
-        "AUTOLOG_TESTING": "0",
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-    }
+    env = agents.child_env(
+        **{
+            "MLFLOW_TRACKING_URI": uri,
+            "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
+            "AUTOLOG_AGENT": "1",
+            "AUTOLOG_TESTING": "0",
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        }
+    )
     out = tmp_path / "out.txt"
     with open(out, "w") as stdout, open(tmp_path / "err.txt", "w") as stderr:
         process = subprocess.Popen(
@@ -209,15 +210,16 @@ def _run_script(
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(source))
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": uri,
-        "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
-        "AUTOLOG_AGENT": "1",
-        "AUTOLOG_TESTING": "0",
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        **extra_env,
-    }
+    env = agents.child_env(
+        **{
+            "MLFLOW_TRACKING_URI": uri,
+            "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
+            "AUTOLOG_AGENT": "1",
+            "AUTOLOG_TESTING": "0",
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            **extra_env,
+        }
+    )
     result = subprocess.run(
         [sys.executable, str(script), *args],
         env=env,
@@ -285,15 +287,14 @@ def test_server_down_then_training_killed_then_server_back(
     with MlflowServer(f"sqlite:///{database}", tmp_path / "artifacts", workers=1) as server:
         script = tmp_path / "script.py"
         script.write_text(textwrap.dedent(SERVER_DOWN))
-        env = {
-            **os.environ,
-            "MLFLOW_TRACKING_URI": server.url,
-            "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
-            "AUTOLOG_AGENT": "1",
-            "AUTOLOG_AGENT_PATIENCE": "120",
-            "AUTOLOG_TESTING": "0",
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        }
+        env = agents.child_env(
+            MLFLOW_TRACKING_URI=server.url,
+            AUTOLOG_SPOOL_DIR=str(tmp_path / "spool"),
+            AUTOLOG_AGENT="1",
+            AUTOLOG_AGENT_PATIENCE="120",
+            AUTOLOG_TESTING="0",
+            PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        )
         process = subprocess.Popen(
             [sys.executable, str(script)],
             env=env,

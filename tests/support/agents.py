@@ -46,3 +46,17 @@ def stop(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     wait_gone(pid, 10)
+
+
+# MLflow's run and experiment selectors: `mlflow.set_experiment` puts the experiment in
+# os.environ for child processes, so a test that ran earlier in this process may have
+# left one that names an experiment of another store.
+_SELECTORS = ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID")
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    """This process's environment for a script under test, without MLflow's run and
+    experiment selectors (its runs go to the default experiment of its store)."""
+    env = {k: v for k, v in os.environ.items() if k not in _SELECTORS}
+    env.update(overrides)
+    return env

@@ -37,13 +37,14 @@ if sys.argv[1] == "sigterm":
 def _run(tmp_path: Path, uri: str, mode: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "train.py"
     script.write_text(textwrap.dedent(SCRIPT))
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": uri,
-        "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        **extra_env,
-    }
+    env = agents.child_env(
+        **{
+            "MLFLOW_TRACKING_URI": uri,
+            "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+            **extra_env,
+        }
+    )
     return subprocess.run(
         [sys.executable, str(script), mode],
         env=env,
@@ -189,12 +190,13 @@ def test_fork_child_gets_its_own_flusher(tmp_path: Path, empty_store: Path) -> N
     uri = f"sqlite:///{store}"
     script = tmp_path / "fork.py"
     script.write_text(FORK_SCRIPT)
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": uri,
-        "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-    }
+    env = agents.child_env(
+        **{
+            "MLFLOW_TRACKING_URI": uri,
+            "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        }
+    )
     result = subprocess.run(
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
     )
@@ -228,12 +230,13 @@ def test_a_full_disk_is_counted_exactly(tmp_path: Path, empty_store: Path) -> No
     script = tmp_path / "full.py"
     script.write_text(FULL_DISK)
     dead = f"http://127.0.0.1:{free_port()}"
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": dead,
-        "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
-        "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-    }
+    env = agents.child_env(
+        **{
+            "MLFLOW_TRACKING_URI": dead,
+            "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        }
+    )
     result = subprocess.run(
         [sys.executable, str(script), "40000"],
         env=env,
