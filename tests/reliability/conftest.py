@@ -127,7 +127,9 @@ def tracking(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", pg_server.url)
     monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(spool))
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    # set_experiment below puts the experiment in os.environ: a value now, so that the
+    # monkeypatch takes it out again after the test.
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", "")
     view = Tracking(pg_server, postgres, spool)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", view.experiment_name)
     previous = mlflow.get_tracking_uri()

@@ -543,6 +543,9 @@ def tracking_module(pg_server: Any, tmp_path_factory: pytest.TempPathFactory) ->
     patcher.delenv("AUTOLOG_TESTING", raising=False)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(pg_server.url)
+    # set_experiment also puts the experiment in os.environ (for child processes): a
+    # placeholder first, so that undo() takes it out again for the tests that follow.
+    patcher.setenv("MLFLOW_EXPERIMENT_ID", "")
     mlflow.set_experiment("exception-sweep")
     try:
         yield

@@ -260,8 +260,10 @@ class RunLogWriter(EngineCore):
         """
         undelivered = op.values if values is None else values
         run.pending_values -= op.values
-        op.records = []  # left to the log: they stay unacked until a replay delivers them
+        records, op.records = op.records, []  # unacked until a replay delivers them
         if op.journaled and run.spool is not None:
+            if isinstance(op, ArtifactOp) and records and not op.detached:
+                self._keep_in_spool(run, op, records[0])
             return
         if isinstance(op, ArtifactOp) and op.temp and not op.detached:
             shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
@@ -280,6 +282,27 @@ class RunLogWriter(EngineCore):
             f"could not write the spool in {where} ({why}): what the tracking store does "
             "not take is lost; how much is printed when the process exits",
         )
+
+    def _keep_in_spool(self, run: RunState, op: ArtifactOp, seq: int) -> None:
+        """Put a file the store could not take beside the run log: moved if it is ours
+        (a packaged model, log_text), copied if it is the user's, who may delete it.
+
+        The spool folder then holds everything to deliver, private (0700/0600), whatever
+        becomes of the temp folder, and can be synced from another machine. If that
+        fails, the log still names the file where it was logged.
+        """
+        assert run.spool is not None
+        try:
+            run.spool.keep_artifact(seq, op.local_path, move=op.temp)
+        except OSError as exc:
+            run.reporter.problem(
+                "spool-copy",
+                f"could not put {op.local_path} beside the run log ({exc}); it is uploaded "
+                "from where it was logged",
+            )
+            return
+        if op.temp:
+            shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
 
     def _detach_inflight(self, run: RunState) -> None:
         """``flush`` timed out: spool what is still in flight so the caller can go on."""

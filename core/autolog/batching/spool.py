@@ -258,6 +258,27 @@ class SpoolFile:
             ]
         )
 
+    def keep_artifact(self, seq: int, local_path: str, *, move: bool) -> None:
+        """Put the file (or directory) of artifact record ``seq`` beside the log.
+
+        Moved (ours) or copied (the user's) into ``<local id>.files/<seq>/``; a ``kept``
+        record says where, and delivery takes it from there.
+        """
+        source = Path(local_path)
+        target_dir = ensure_dir(self.files_dir) / str(seq)
+        target_dir.mkdir(mode=0o700, exist_ok=True)
+        target = target_dir / source.name
+        if move:
+            shutil.move(str(source), str(target))
+        elif source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, target)
+        _make_private(target)
+        relative = str(target.relative_to(self.path.parent))
+        with self._lock:
+            self._write(_dumps({"k": "kept", "of": seq, "file": relative}))
+
     def write_end(self, status: str, end_time: int) -> int:
         return self.append([{"k": "end", "status": status, "end_time": end_time}])
 
@@ -467,6 +488,10 @@ def _record_problem(kind: object, record: dict[str, Any]) -> str | None:
     if kind == "run":
         run_id = record.get("run_id")
         return None if isinstance(run_id, str) and run_id else "no 'run_id'"
+    if kind == "kept":
+        if not _is_int(record.get("of")):
+            return "no integer 'of'"
+        return _artifact_problem({"file": record.get("file")})
     if kind in ("ack", "batch", "artifact", "model", "end", "inputs") and not _is_int(
         record.get("n")
     ):
@@ -499,6 +524,7 @@ def read_spool(path: Path) -> SpoolContents:
     last_seq = 0
     torn = 0
     has_end = False
+    kept: dict[int, str] = {}  # artifact record -> its file beside the log
     problems: list[str] = []
     lines = path.read_bytes().split(b"\n")
     for number, raw in enumerate(lines, 1):
@@ -529,6 +555,8 @@ def read_spool(path: Path) -> SpoolContents:
             run_id = record["run_id"]
         elif kind == "ack":
             acked = max(acked, record["n"])
+        elif kind == "kept":
+            kept[record["of"]] = record["file"]
         elif kind in ("batch", "artifact", "model", "end", "inputs"):
             records.append(record)
             last_seq = max(last_seq, record["n"])
@@ -537,6 +565,11 @@ def read_spool(path: Path) -> SpoolContents:
             problems.append(f"{path.name}:{number}: unknown record kind {kind!r}, skipped")
     if not header:
         problems.append(f"{path.name}: no header; not an autolog spool file")
+    for record in records:
+        if record["n"] in kept:
+            record.pop("path", None)
+            record["file"] = kept[record["n"]]
+            record["temp"] = False  # the copy beside the log goes with the log
     pending = [r for r in records if r["n"] > acked]
     return SpoolContents(
         path,
