@@ -5,9 +5,9 @@ The sink uploads in the background, so it must be given files nobody changes any
 (``FileWriterCache`` keeps it open) and ``keep_checkpoint_max`` deletes old checkpoints.
 So checkpoints and event files are first snapshotted into a private temporary directory
 (checkpoint files, which TensorFlow never rewrites, are hard-linked when possible, event
-files copied) and the snapshot is what gets logged. An exported SavedModel directory is
-final once ``export_saved_model`` returns: it becomes the run's MLflow model (a
-tensorflow-flavor LoggedModel) straight from where Estimator wrote it.
+files copied) and the snapshot is what gets logged. An exported SavedModel is snapshotted
+the same way (hard links) and becomes the run's MLflow model, a tensorflow-flavor
+LoggedModel packaged by the core on its worker.
 
 Snapshots are removed at interpreter exit. The cleanup is registered when this module is
 imported (at plugin discovery, before any run exists), so it runs after autolog's own
@@ -112,10 +112,14 @@ def log_saved_model(sink: RunSink, export_dir: str | bytes) -> str:
     """
     path = os.fsdecode(export_dir)
     version = _basename(path)
-    if "://" in path:  # remote export: bring it local first, the core packages local files
-        local = os.path.join(_new_snapshot("saved-model-"), version)
+    local = os.path.join(_new_snapshot("saved-model-"), version)
+    if "://" in path:  # remote export: bring it local, the core packages local files
         _copy_tree(path, local)
-        path = local
+    else:
+        # Hard links (copies across filesystems): the core packages it later, on its
+        # worker, and the user may remove or overwrite the export meanwhile.
+        shutil.copytree(path, local, copy_function=_link_or_copy)
+    path = local
     key, tags, signature = serving_signature(path)
     sink.log_model(
         "tensorflow",
