@@ -277,3 +277,56 @@ def test_summaries_written_before_a_failure_are_in_the_run(
     assert steps == _loss_steps_on_disk(tf, model_dir)
     assert steps[0] == 1
     assert steps[-1] == 8
+
+
+def test_evaluate_after_export_links_to_the_exported_model(
+    tf: Any,
+    tracking: MlflowClient,
+    custom_model_fn: Any,
+    input_fn: Any,
+    serving_input_fn: Any,
+    tmp_path: Path,
+) -> None:
+    autolog.autolog(frameworks=["tf_estimator"])
+    est = tf.estimator.Estimator(
+        custom_model_fn, model_dir=str(tmp_path / "m"), params={"learning_rate": 0.5}
+    )
+    est.train(input_fn(), steps=4)
+    est.export_saved_model(str(tmp_path / "export"), serving_input_fn)
+    result = est.evaluate(input_fn(), steps=1)
+    (run,) = _runs(tracking)
+    (output,) = run.outputs.model_outputs
+    linked = {m.key: m.value for m in tracking.get_logged_model(output.model_id).metrics or []}
+    assert linked["eval_custom_accuracy"] == pytest.approx(float(result["custom_accuracy"]))
+    assert "loss" in linked
+
+
+def test_a_bad_export_is_an_error_naming_it(tracking: MlflowClient, tmp_path: Path) -> None:
+    from autolog import models
+
+    class Logger:
+        run_id = tracking.create_run("0").info.run_id
+
+        def log_temp_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+            raise AssertionError("nothing is handed to the run's artifacts")
+
+    empty = tmp_path / "1700000000"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=f"no saved_model.pb in .*{empty.name}"):
+        models.package_model(
+            Logger(),
+            flavor="tensorflow",
+            loader=lambda: str(empty),
+            client=tracking,
+            tf_signature_def_key="serving_default",
+        )
+    (failed,) = tracking.search_logged_models(experiment_ids=["0"])
+    assert str(failed.status) == "FAILED"
+    with pytest.raises(TypeError, match="'custom_objects'"):
+        models.package_model(
+            Logger(),
+            flavor="tensorflow",
+            loader=lambda: str(empty),
+            tf_signature_def_key="serving_default",
+            custom_objects={},
+        )
