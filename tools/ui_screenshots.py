@@ -131,7 +131,7 @@ def wait_for_text(browser: Browser, texts: list[str], timeout: float = 60) -> No
         body = browser.evaluate("document.body ? document.body.innerText : ''") or ""
         missing = [text for text in texts if text not in body]
         if not missing:
-            time.sleep(1.0)  # charts and lazy panels finish drawing
+            time.sleep(2.5)  # charts and lazy panels (child runs, ...) finish drawing
             return
         time.sleep(0.5)
     raise TimeoutError(f"the page never showed {missing!r}")
