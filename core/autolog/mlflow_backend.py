@@ -7,6 +7,11 @@ into the store by logging it under a credential-like name.
 
 Models (`autolog.models`) and dataset inputs (`autolog.datasets`) are built on the run's
 background worker, as work submitted to its logger, and written with the store's client.
+
+System metrics follow MLflow's own switch (``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``, set by
+``mlflow.enable_system_metrics_logging()``) for the runs autolog creates: MLflow's
+``SystemMetricsMonitor`` samples for the run's life and its values go through the run's
+logger like every other metric (`SystemMetrics`).
 """
 
 from __future__ import annotations
@@ -26,15 +31,28 @@ from autolog.redaction import redact_mapping, redact_value
 if TYPE_CHECKING:
     from autolog.batching import BatchLogger
 
-__all__ = ["MlflowBackend", "MlflowSink", "mlflow_autologging", "steps_aside_for_mlflow"]
+__all__ = [
+    "MlflowBackend",
+    "MlflowSink",
+    "SystemMetrics",
+    "mlflow_autologging",
+    "steps_aside_for_mlflow",
+    "system_metrics_enabled",
+]
 
 
 class MlflowSink:
     """A `autolog.plugin.RunSink` over one `BatchLogger`."""
 
-    def __init__(self, logger: BatchLogger, tracking_uri: str | None = None) -> None:
+    def __init__(
+        self,
+        logger: BatchLogger,
+        tracking_uri: str | None = None,
+        system_metrics: SystemMetrics | None = None,
+    ) -> None:
         self.logger = logger
         self._tracking_uri = tracking_uri
+        self._system_metrics = system_metrics
         # (name, digest) of the datasets logged through this sink, by context: written and
         # read only by work on the run's worker, in order.
         self._datasets: dict[str, tuple[str, str]] = {}
@@ -191,6 +209,8 @@ class MlflowSink:
     def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
         # Called by the core only for runs autolog created: the user's runs are let go
         # with close(), and the user knows where those are.
+        if self._system_metrics is not None:
+            self._system_metrics.stop()  # its last values are queued before the end
         self.logger.end_run(status, timeout)
         run_id = self.logger.run_id
         if run_id is None or safety.silent():
@@ -201,6 +221,8 @@ class MlflowSink:
             sys.stderr.flush()
 
     def close(self, timeout: float | None = None) -> None:
+        if self._system_metrics is not None:
+            self._system_metrics.stop()
         self.logger.close(timeout)
 
     def same_run(self) -> MlflowSink:
@@ -350,7 +372,127 @@ class MlflowBackend:
         uri = current_tracking_uri()  # the store the logger writes to, as it resolves it
         if run_id is not None:
             return MlflowSink(BatchLogger(run_id), uri)
-        return MlflowSink(BatchLogger.start_run(tags=redact_mapping(_context_tags(tags))), uri)
+        logger = BatchLogger.start_run(tags=redact_mapping(_context_tags(tags)))
+        return MlflowSink(logger, uri, SystemMetrics.start_if_enabled(logger, uri))
+
+
+# System metrics ------------------------------------------------------------------------
+
+
+class SystemMetrics:
+    """MLflow's ``SystemMetricsMonitor`` for one run autolog created, writing through its logger.
+
+    Started when the run is opened if MLflow's switch is on. The run's id may not be known
+    yet (the batching layer creates the run in the background), so a daemon thread waits
+    for it (`BatchLogger.wait_for_run`) and then starts the monitor; the training thread
+    never waits. A run whose creation was spooled (the store is down) gets no system
+    metrics: the monitor reads the run's status from the store every sample. The monitor's
+    samples are handed to the run's logger, so they are batched, spooled and redacted like
+    every other value. `stop` ends the monitor (at most ``STOP_TIMEOUT`` seconds) before
+    the run ends.
+    """
+
+    STOP_TIMEOUT = 5.0
+    _warned_psutil = False
+
+    def __init__(self, logger: BatchLogger, tracking_uri: str) -> None:
+        self._logger = logger
+        self._uri = tracking_uri
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._monitor: Any = None
+        self._thread = threading.Thread(
+            target=self._start, name="autolog-system-metrics", daemon=True
+        )
+
+    @classmethod
+    def start_if_enabled(cls, logger: BatchLogger, tracking_uri: str) -> SystemMetrics | None:
+        if not system_metrics_enabled():
+            return None
+        import importlib.util
+
+        if importlib.util.find_spec("psutil") is None:
+            if not cls._warned_psutil and not safety.silent():
+                cls._warned_psutil = True
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(
+                        "autolog: MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING is on but psutil is not "
+                        "installed, so runs get no system metrics; pip install psutil\n"
+                    )
+                    sys.stderr.flush()
+            return None
+        found = cls(logger, tracking_uri)
+        found._thread.start()
+        return found
+
+    def _start(self) -> None:
+        try:
+            run_id = self._logger.wait_for_run()
+            if run_id is None:
+                return
+            import importlib
+
+            module: Any = importlib.import_module("mlflow.system_metrics.system_metrics_monitor")
+            monitor: Any = module.SystemMetricsMonitor(run_id, tracking_uri=self._uri)
+            # Its samples go to the run's logger instead of MLflow's own batch logger.
+            monitor.mlflow_logger = _ThroughLogger(self._logger)
+            with self._lock:
+                if self._stopped:
+                    return
+                self._monitor = monitor
+                monitor.start()
+        except Exception as exc:  # system metrics never break a run
+            _debug(f"autolog: no system metrics for this run ({exc})")
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            monitor, self._monitor = self._monitor, None
+        if monitor is None:
+            return
+        # finish() joins the monitor's thread, which may be reading the run from the store:
+        # never wait for it longer than STOP_TIMEOUT.
+        stopper = threading.Thread(target=monitor.finish, name="autolog-system-metrics-stop")
+        stopper.daemon = True
+        stopper.start()
+        stopper.join(self.STOP_TIMEOUT)
+
+
+class _ThroughLogger:
+    """What ``SystemMetricsMonitor`` uses of MLflow's ``BatchMetricsLogger``, over a BatchLogger."""
+
+    # Read by the monitor's debug lines.
+    total_training_time = 0.0
+    total_log_batch_time = 0.0
+    data: list[Any] = []
+
+    def __init__(self, logger: BatchLogger) -> None:
+        self._logger = logger
+
+    def record_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        self._logger.log_metrics(metrics, step=step)
+
+    def flush(self) -> None:
+        """Nothing to do: the run's logger sends what it was given."""
+
+
+def system_metrics_enabled() -> bool:
+    """MLflow's switch: ``MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING`` (what ``enable_...`` sets)."""
+    try:
+        from mlflow import environment_variables
+    except ImportError:
+        return False
+    switch: Any = environment_variables.MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING
+    try:
+        return bool(switch.get())
+    except Exception:  # a value MLflow cannot read as a boolean: MLflow's own runs fail too
+        return False
+
+
+def _debug(message: str) -> None:
+    import logging
+
+    logging.getLogger(__name__).debug(message)
 
 
 def _import_client_side(*, log_models: bool) -> str:

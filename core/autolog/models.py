@@ -37,6 +37,15 @@ unchanged, because plugins must not import MLflow:
 * ``requirements``: import or distribution names (e.g. ``("keras", "tensorflow")``) to pin
   at their installed versions, on top of the flavor's own defaults.
 
+A SavedModel the framework exported itself (``Estimator.export_saved_model``: a TF1-style
+graph with signature defs) is not something ``mlflow.tensorflow.save_model`` takes any
+more. With flavor ``"tensorflow"`` and ``tf_signature_def_key`` (and optionally
+``tf_meta_graph_tags``, default ``["serve"]``), ``loader()`` returns the export directory
+and it is packaged the way MLflow 1.x saved one: the directory copied as ``tfmodel/`` and a
+``tensorflow`` flavor naming its tags and signature def, which MLflow 3's loader still
+reads: ``mlflow.tensorflow.load_model`` returns that signature's function, and pyfunc's
+``predict`` takes a dict of arrays (or a DataFrame) keyed by the signature's input names.
+
 `log_model_metrics` links later metrics (``evaluate()`` results) to the run's model.
 
 This module imports MLflow (only when called) and never a framework.
@@ -109,7 +118,12 @@ def package_model(
     ``save_kwargs`` go to ``mlflow.<flavor>.save_model``; an explicit
     ``pip_requirements``/``conda_env`` there replaces the cached pins.
     """
-    flavor_module = importlib.import_module(f"mlflow.{flavor}")
+    flavor_module: Any = importlib.import_module(f"mlflow.{flavor}")
+    if flavor == "tensorflow" and "tf_signature_def_key" in save_kwargs:
+        flavor_module = _ExportedSavedModel(
+            save_kwargs.pop("tf_signature_def_key"),
+            save_kwargs.pop("tf_meta_graph_tags", None) or ("serve",),
+        )
     model = loader()
     if "pip_requirements" not in save_kwargs and "conda_env" not in save_kwargs:
         save_kwargs["pip_requirements"] = pip_requirements(flavor, tuple(requirements))
@@ -151,6 +165,82 @@ def package_model(
     return _fill_logged_model(
         client, logger, logged, flavor_module, model, path, artifact_path, save_kwargs
     )
+
+
+class _ExportedSavedModel:
+    """``save_model`` for a SavedModel directory exported by the framework (see above).
+
+    What ``mlflow.tensorflow.save_model(tf_saved_model_dir=...)`` wrote in MLflow 1.x: the
+    flavor configuration MLflow 3.17's ``mlflow.tensorflow`` still loads as its
+    "tf1-estimator" model type (no ``keras`` flavor, a ``signature_def_key``).
+    """
+
+    def __init__(self, signature_def_key: str, meta_graph_tags: Iterable[str]) -> None:
+        self.signature_def_key = str(signature_def_key)
+        self.meta_graph_tags = [str(tag) for tag in meta_graph_tags]
+
+    def save_model(
+        self,
+        model: Any,
+        path: str,
+        *,
+        mlflow_model: Any = None,
+        signature: Any = None,
+        input_example: Any = None,
+        pip_requirements: Any = None,
+        conda_env: Any = None,
+        **unknown: Any,
+    ) -> None:
+        from mlflow import pyfunc
+        from mlflow.models import Model
+        from mlflow.models.model import MLMODEL_FILE_NAME
+        from mlflow.models.utils import _save_example
+
+        # MLflow's own (untyped) helpers, as its flavors' save_model use them.
+        env: Any = importlib.import_module("mlflow.utils.environment")
+        yaml: Any = importlib.import_module("yaml")
+
+        if unknown:
+            raise TypeError(
+                "an exported SavedModel takes no save_model argument "
+                + ", ".join(repr(k) for k in sorted(unknown))
+            )
+        source = os.fsdecode(model)
+        if not os.path.isfile(os.path.join(source, "saved_model.pb")):
+            raise FileNotFoundError(f"no saved_model.pb in the exported SavedModel {source!r}")
+        mlflow_model = mlflow_model if mlflow_model is not None else Model()
+        shutil.copytree(source, os.path.join(path, "tfmodel"))
+        _save_example(mlflow_model, input_example, path)
+        if signature is not None:
+            mlflow_model.signature = signature
+        mlflow_model.add_flavor(
+            "tensorflow",
+            saved_model_dir="tfmodel",
+            meta_graph_tags=self.meta_graph_tags,
+            signature_def_key=self.signature_def_key,
+            code=None,
+        )
+        pyfunc.add_to_model(
+            mlflow_model,
+            loader_module="mlflow.tensorflow",
+            conda_env=env._CONDA_ENV_FILE_NAME,
+            python_env=env._PYTHON_ENV_FILE_NAME,
+        )
+        mlflow_model.save(os.path.join(path, MLMODEL_FILE_NAME))
+        if conda_env is None:
+            conda, pins, constraints = env._process_pip_requirements(
+                pip_requirements or [], pip_requirements
+            )
+        else:
+            conda, pins, constraints = env._process_conda_env(conda_env)
+        with open(os.path.join(path, env._CONDA_ENV_FILE_NAME), "w", encoding="utf-8") as f:
+            yaml.safe_dump(conda, stream=f, default_flow_style=False)
+        if constraints:
+            with open(os.path.join(path, env._CONSTRAINTS_FILE_NAME), "w", encoding="utf-8") as f:
+                f.write("\n".join(constraints))
+        with open(os.path.join(path, env._REQUIREMENTS_FILE_NAME), "w", encoding="utf-8") as f:
+            f.write("\n".join(pins))
+        env._PythonEnv.current().to_yaml(os.path.join(path, env._PYTHON_ENV_FILE_NAME))
 
 
 def _create_logged_model(client: Any, run_id: str, name: str) -> Any:

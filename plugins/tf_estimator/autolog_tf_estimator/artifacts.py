@@ -5,8 +5,9 @@ The sink uploads in the background, so it must be given files nobody changes any
 (``FileWriterCache`` keeps it open) and ``keep_checkpoint_max`` deletes old checkpoints.
 So checkpoints and event files are first snapshotted into a private temporary directory
 (checkpoint files, which TensorFlow never rewrites, are hard-linked when possible, event
-files copied) and the snapshot is what gets logged. An exported SavedModel directory is
-final once ``export_saved_model`` returns and is logged in place.
+files copied) and the snapshot is what gets logged. An exported SavedModel is snapshotted
+the same way (hard links) and becomes the run's MLflow model, a tensorflow-flavor
+LoggedModel packaged by the core on its worker.
 
 Snapshots are removed at interpreter exit. The cleanup is registered when this module is
 imported (at plugin discovery, before any run exists), so it runs after autolog's own
@@ -20,13 +21,14 @@ import os
 import shutil
 import tempfile
 import threading
+from typing import Any
 
 from autolog.plugin import RunSink
 from autolog_tf_estimator.summaries import EVENT_FILE_GLOB
 
 __all__ = [
     "CHECKPOINT_ARTIFACT_PATH",
-    "SAVED_MODEL_ARTIFACT_PATH",
+    "MODEL_ARTIFACT_PATH",
     "TENSORBOARD_ARTIFACT_PATH",
     "log_checkpoint",
     "log_event_files",
@@ -35,7 +37,7 @@ __all__ = [
 
 CHECKPOINT_ARTIFACT_PATH = "checkpoint"
 TENSORBOARD_ARTIFACT_PATH = "tensorboard"
-SAVED_MODEL_ARTIFACT_PATH = "saved_model"
+MODEL_ARTIFACT_PATH = "model"
 
 _root: str | None = None
 _root_lock = threading.Lock()
@@ -99,20 +101,85 @@ def log_event_files(sink: RunSink, model_dir: str) -> int:
 
 
 def log_saved_model(sink: RunSink, export_dir: str | bytes) -> str:
-    """Log an exported SavedModel as ``saved_model/<version>/``; returns that artifact path.
+    """Log an exported SavedModel as the run's tensorflow-flavor MLflow model.
 
-    The version is the timestamped directory name Estimator chose, so the ``saved_model``
-    artifact has the layout TensorFlow Serving loads (latest version wins) and several
-    exports in one run (an exporter in ``train_and_evaluate``) never overwrite each other.
+    The core packages it on its worker (`autolog.models`): one copy, in the LoggedModel's
+    artifacts, loadable with ``mlflow.tensorflow.load_model("models:/<id>")`` (the serving
+    signature's function) and with pyfunc (a dict of arrays, or a DataFrame, keyed by the
+    signature's input names). Its signature is read from the export's own signature def
+    (the protobuf only, no graph is loaded). Returns the export's version: the timestamped
+    directory name Estimator chose.
     """
     path = os.fsdecode(export_dir)
-    artifact_path = f"{SAVED_MODEL_ARTIFACT_PATH}/{_basename(path)}"
-    if "://" in path:  # remote export: bring it local first, the sink uploads local files
-        local = os.path.join(_new_snapshot("saved-model-"), _basename(path))
+    version = _basename(path)
+    local = os.path.join(_new_snapshot("saved-model-"), version)
+    if "://" in path:  # remote export: bring it local, the core packages local files
         _copy_tree(path, local)
-        path = local
-    sink.log_artifacts(path, artifact_path)
-    return artifact_path
+    else:
+        # Hard links (copies across filesystems): the core packages it later, on its
+        # worker, and the user may remove or overwrite the export meanwhile.
+        shutil.copytree(path, local, copy_function=_link_or_copy)
+    path = local
+    key, tags, signature = serving_signature(path)
+    sink.log_model(
+        "tensorflow",
+        loader=lambda: path,
+        artifact_path=MODEL_ARTIFACT_PATH,
+        tf_signature_def_key=key,
+        tf_meta_graph_tags=tags,
+        signature=signature,
+        requirements=("tensorflow", "tensorflow-estimator"),
+    )
+    return version
+
+
+def serving_signature(export_dir: str) -> tuple[str, list[str], dict[str, Any] | None]:
+    """The signature def a server calls, its meta graph's tags, and it as an MLflow signature.
+
+    ``serving_default`` when the export has one, else ``predict`` (a raw serving input
+    receiver gets only ``predict`` from canned estimators), else the first by name. The
+    MLflow signature (``{"inputs": [...], "outputs": [...]}`` of named tensors, batch
+    dimension -1) is ``None`` where a shape is unknown.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as handle:
+        proto.ParseFromString(handle.read())
+    graphs = [g for g in proto.meta_graphs if "serve" in g.meta_info_def.tags]
+    graph = (graphs or list(proto.meta_graphs))[0]
+    defs = graph.signature_def
+    key = next((k for k in ("serving_default", "predict") if k in defs), None) or sorted(defs)[0]
+    try:
+        signature: dict[str, Any] | None = {
+            "inputs": _tensor_specs(defs[key].inputs),
+            "outputs": _tensor_specs(defs[key].outputs),
+        }
+    except ValueError:
+        signature = None
+    return key, list(graph.meta_info_def.tags), signature
+
+
+def _tensor_specs(infos: Any) -> list[dict[str, Any]]:
+    import tensorflow as tf
+
+    specs = []
+    for name in sorted(infos):
+        info = infos[name]
+        if info.tensor_shape.unknown_rank:
+            raise ValueError(f"{name}: unknown rank")
+        dtype = tf.dtypes.as_dtype(info.dtype)
+        specs.append(
+            {
+                "type": "tensor",
+                "name": name,
+                "tensor-spec": {
+                    "dtype": "object" if dtype == tf.string else dtype.as_numpy_dtype.__name__,
+                    "shape": [-1 if d.size < 0 else d.size for d in info.tensor_shape.dim],
+                },
+            }
+        )
+    return specs
 
 
 # Internals ---------------------------------------------------------------------------

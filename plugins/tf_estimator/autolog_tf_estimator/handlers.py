@@ -8,7 +8,8 @@ arguments and will flush and end the run afterwards.
 - ``train``: params, the loss hook added to ``hooks``, then scalar summaries, the final
   checkpoint and (optionally) the event files.
 - ``evaluate``: the returned metrics as ``eval_<name>`` at step = global step.
-- ``export_saved_model`` (and its siblings): the exported SavedModel directory.
+- ``export_saved_model`` (and its siblings): the exported SavedModel, as the run's
+  tensorflow-flavor MLflow model.
 - ``train_and_evaluate``: the specs as params; the ``train``/``evaluate``/export calls it
   makes join its run and log themselves.
 """
@@ -166,7 +167,9 @@ def after_evaluate(call: Call, result: Any) -> None:
         for key, value in result.items()
         if key != "global_step" and _is_scalar_number(value)
     }
-    _sink(call).log_metrics(metrics, step=int(step) if _is_scalar_number(step) else None)
+    # Linked to the run's model when it has one already (an export before this evaluate);
+    # a later export links the run's final values itself.
+    _sink(call).log_model_metrics(metrics, step=int(step) if _is_scalar_number(step) else None)
 
 
 def eval_metric_prefix(name: str | None) -> str:
@@ -192,8 +195,8 @@ def after_export(call: Call, result: Any) -> None:
     if not _options(call).log_models or not result:
         return
     sink = _sink(call)
-    path = artifacts.log_saved_model(sink, result)
-    sink.set_tag(SAVED_MODEL_TAG, path)
+    version = artifacts.log_saved_model(sink, result)
+    sink.set_tag(SAVED_MODEL_TAG, version)
 
 
 # train_and_evaluate ------------------------------------------------------------------------

@@ -99,11 +99,24 @@ def test_export_after_train_reloads_with_the_same_predictions(
     export_dir = custom.export_saved_model(str(tmp_path / "export"), serving_input_fn)
     (run,) = store.runs.values()
     version = Path(export_dir.decode()).name
-    assert run.tags["autolog.tf_estimator.saved_model"] == f"saved_model/{version}"
+    assert run.tags["autolog.tf_estimator.saved_model"] == version
+    # The run's model is the export, handed to the core as a tensorflow-flavor model
+    # (the core packages it; tests/plugins/tf_estimator/test_estimator_mlflow.py loads it).
+    (model,) = run.models
+    assert model["flavor"] == "tensorflow"
+    assert model["artifact_path"] == "model"
+    assert model["tf_signature_def_key"] == "serving_default"
+    assert model["tf_meta_graph_tags"] == ["serve"]
+    assert model["requirements"] == ("tensorflow", "tensorflow-estimator")
+    x_spec = {"type": "tensor", "name": "x", "tensor-spec": {"dtype": "float32", "shape": [-1, 2]}}
+    assert model["signature"]["inputs"] == [x_spec]
+    assert [o["name"] for o in model["signature"]["outputs"]] == ["probability"]
+    # No second copy as plain run artifacts.
+    assert not [key for key in run.artifacts if not key.startswith("checkpoint/")]
 
     x, _ = data
     expected = [p["probability"] for p in custom.predict(_features(tf, x[:5]))]
-    loaded = tf.saved_model.load(str(artifact_dir(run) / "saved_model" / version))
+    loaded = tf.saved_model.load(model["model"])
     got = loaded.signatures["serving_default"](x=tf.constant(x[:5]))["probability"].numpy()
     np.testing.assert_allclose(got, np.stack(expected), atol=1e-6)
 
@@ -122,10 +135,13 @@ def test_export_canned_estimator_alone_is_a_run_of_its_own(
     export_dir = trained_linear.export_saved_model(str(tmp_path / "export"), serving_input_fn)
     (run,) = store.runs.values()
     assert run.params["estimator_class"] == "LinearClassifier"
-    version = Path(export_dir.decode()).name
+    (model,) = run.models
+    assert _is_a_snapshot_of(model["model"], export_dir)
+    # A raw serving input gives canned estimators no serving_default: predict is served.
+    assert model["tf_signature_def_key"] == "predict"
     x, _ = data
     expected = [p["probabilities"] for p in trained_linear.predict(_features(tf, x[:5]))]
-    loaded = tf.saved_model.load(str(artifact_dir(run) / "saved_model" / version))
+    loaded = tf.saved_model.load(model["model"])
     got = loaded.signatures["predict"](x=tf.constant(x[:5]))["probabilities"].numpy()
     np.testing.assert_allclose(got, np.stack(expected), atol=1e-6)
 
@@ -137,6 +153,7 @@ def test_export_not_logged_without_log_models(
     trained_linear.export_saved_model(str(tmp_path / "export"), serving_input_fn)
     run = store.last_run()
     assert not run.artifacts
+    assert not run.models
     assert "autolog.tf_estimator.saved_model" not in run.tags
 
 
@@ -155,5 +172,14 @@ def test_experimental_export_all_saved_models(
         str(tmp_path / "export"), {tf.estimator.ModeKeys.PREDICT: serving_input_fn}
     )
     (run,) = store.runs.values()
-    version = Path(export_dir.decode()).name
-    assert f"saved_model/{version}/saved_model.pb" in run.artifacts
+    (model,) = run.models
+    assert _is_a_snapshot_of(model["model"], export_dir)
+    assert run.tags["autolog.tf_estimator.saved_model"] == Path(export_dir.decode()).name
+
+
+def _is_a_snapshot_of(logged: str, export_dir: bytes) -> bool:
+    """The model handed to the core is a snapshot of the export (same version, same files)."""
+    source = Path(export_dir.decode())
+    copy = Path(logged)
+    files = lambda root: sorted(p.relative_to(root) for p in root.rglob("*"))  # noqa: E731
+    return copy != source and copy.name == source.name and files(copy) == files(source)

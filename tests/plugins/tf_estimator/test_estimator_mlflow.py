@@ -95,21 +95,41 @@ def test_train_evaluate_export_in_mlflow(
     assert run.data.tags["autolog.plugin"] == "tf_estimator"
 
     version = Path(export_dir.decode()).name
+    assert run.data.tags["autolog.tf_estimator.saved_model"] == version
     paths = _artifact_paths(tracking, run_id)
-    assert f"saved_model/{version}/saved_model.pb" in paths
     assert "checkpoint/model.ckpt-15.index" in paths
     assert any(p.startswith("tensorboard/events.out.tfevents.") for p in paths)
+    # One copy of the SavedModel: the LoggedModel's, none among the run's artifacts.
+    assert not [p for p in paths if p.endswith("saved_model.pb")]
 
-    # Download and use both, as a user would.
-    local = Path(
-        mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path / "download"))
-    )
+    # The export is the run's LoggedModel, of the tensorflow flavor.
+    (output,) = run.outputs.model_outputs
+    model = tracking.get_logged_model(output.model_id)
+    assert model.source_run_id == run_id
+    assert model.name == "model"
+    assert str(model.status) == "READY"
+    linked = {m.key: m.value for m in model.metrics or []}
+    assert linked["eval_accuracy"] == pytest.approx(float(result["accuracy"]))
+    assert linked["loss"] == _history(tracking, run_id, "loss")[-1][1]
+    info = mlflow.models.get_model_info(f"models:/{model.model_id}")
+    assert set(info.flavors) == {"tensorflow", "python_function"}
+    assert info.signature.inputs.input_names() == ["x"]
+
+    # Loaded as a user would: the serving function, and pyfunc with named inputs.
     x, _ = data
     features = lambda: tf.data.Dataset.from_tensor_slices({"x": x[:6]}).batch(6)  # noqa: E731
     expected = np.stack([p["probabilities"] for p in est.predict(features)])
-    loaded = tf.saved_model.load(str(local / "saved_model" / version))
-    got = loaded.signatures["predict"](x=tf.constant(x[:6]))["probabilities"].numpy()
+    serve = mlflow.tensorflow.load_model(f"models:/{model.model_id}")
+    got = serve(x=tf.constant(x[:6]))["probabilities"].numpy()
     np.testing.assert_allclose(got, expected, atol=1e-6)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{model.model_id}")
+    np.testing.assert_allclose(
+        np.array(pyfunc.predict({"x": x[:6]})["probabilities"]), expected, atol=1e-6
+    )
+
+    local = Path(
+        mlflow.artifacts.download_artifacts(run_id=run_id, dst_path=str(tmp_path / "download"))
+    )
     checkpoint = tf.train.latest_checkpoint(str(local / "checkpoint"))
     name = "dnn/logits/kernel"
     np.testing.assert_allclose(
@@ -257,3 +277,56 @@ def test_summaries_written_before_a_failure_are_in_the_run(
     assert steps == _loss_steps_on_disk(tf, model_dir)
     assert steps[0] == 1
     assert steps[-1] == 8
+
+
+def test_evaluate_after_export_links_to_the_exported_model(
+    tf: Any,
+    tracking: MlflowClient,
+    custom_model_fn: Any,
+    input_fn: Any,
+    serving_input_fn: Any,
+    tmp_path: Path,
+) -> None:
+    autolog.autolog(frameworks=["tf_estimator"])
+    est = tf.estimator.Estimator(
+        custom_model_fn, model_dir=str(tmp_path / "m"), params={"learning_rate": 0.5}
+    )
+    est.train(input_fn(), steps=4)
+    est.export_saved_model(str(tmp_path / "export"), serving_input_fn)
+    result = est.evaluate(input_fn(), steps=1)
+    (run,) = _runs(tracking)
+    (output,) = run.outputs.model_outputs
+    linked = {m.key: m.value for m in tracking.get_logged_model(output.model_id).metrics or []}
+    assert linked["eval_custom_accuracy"] == pytest.approx(float(result["custom_accuracy"]))
+    assert "loss" in linked
+
+
+def test_a_bad_export_is_an_error_naming_it(tracking: MlflowClient, tmp_path: Path) -> None:
+    from autolog import models
+
+    class Logger:
+        run_id = tracking.create_run("0").info.run_id
+
+        def log_temp_artifacts(self, local_dir: str, artifact_path: str | None = None) -> None:
+            raise AssertionError("nothing is handed to the run's artifacts")
+
+    empty = tmp_path / "1700000000"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match=f"no saved_model.pb in .*{empty.name}"):
+        models.package_model(
+            Logger(),
+            flavor="tensorflow",
+            loader=lambda: str(empty),
+            client=tracking,
+            tf_signature_def_key="serving_default",
+        )
+    (failed,) = tracking.search_logged_models(experiment_ids=["0"])
+    assert str(failed.status) == "FAILED"
+    with pytest.raises(TypeError, match="'custom_objects'"):
+        models.package_model(
+            Logger(),
+            flavor="tensorflow",
+            loader=lambda: str(empty),
+            tf_signature_def_key="serving_default",
+            custom_objects={},
+        )

@@ -54,10 +54,12 @@ def test_canned_train_and_evaluate_is_one_run(
     # An evaluation after each checkpoint (steps 10 and 20), at the checkpoint's step.
     assert _steps(run, "eval_accuracy") == [10, 20]
     assert run.last_metric("eval_loss") == pytest.approx(float(metrics["loss"]))
-    # The exporter ran after each evaluation; every export is kept, by version.
-    versions = {key.split("/")[1] for key in run.artifacts if key.startswith("saved_model/")}
-    assert len(versions) == 2
-    assert run.tags["autolog.tf_estimator.saved_model"] == f"saved_model/{max(versions)}"
+    # The exporter ran after each evaluation; every export is a model of the run.
+    versions = [Path(model["model"]).name for model in run.models]
+    assert len(versions) == 2 and {m["flavor"] for m in run.models} == {"tensorflow"}
+    assert run.tags["autolog.tf_estimator.saved_model"] == max(versions)
+    # The second evaluation came after the first export: its values measure that model.
+    assert run.model_metrics["eval_loss"] == pytest.approx(float(metrics["loss"]))
     assert run.tags["autolog.tf_estimator.checkpoint"] == "checkpoint/model.ckpt-20"
     assert (artifact_dir(run) / "checkpoint" / "model.ckpt-20.index").exists()
 
