@@ -227,11 +227,10 @@ def test_a_keras_run_delivered_by_sync_after_an_outage(
 ) -> None:
     """Logged while nothing listens at the store's address; delivered once it answers.
 
-    What arrives is the run with its params and metrics and the model's files as the
-    run's ``model/`` artifacts. No LoggedModel and no dataset inputs: the run did not exist
-    when the model was packaged and the datasets described, and the spool holds files and
-    values, not those records (turning them into a LoggedModel at sync time would be the
-    batching layer's work).
+    The run log holds the model (as its saved directory) and the dataset inputs (as plain
+    records) like every other write: after ``autolog sync`` the run has its params and
+    metrics, its LoggedModel (one copy: no ``model/`` or ``model.keras`` run artifacts)
+    and its train dataset, as a run logged with the store up has.
     """
     import mlflow
 
@@ -272,11 +271,16 @@ def test_a_keras_run_delivered_by_sync_after_an_outage(
         assert sync.returncode == 0, sync.stdout + sync.stderr
         client = mlflow.MlflowClient(server.url)
         run_id = _only_run(client)
-        view = shown(client, run_id)
+        mlflow.set_tracking_uri(server.url)  # models:/ URIs resolve against it
+        try:
+            view = shown(client, run_id)
+        finally:
+            mlflow.set_tracking_uri(None)
 
     assert view.status == "FINISHED"
     assert {"loss", "accuracy", "eval_loss", "eval_accuracy"} <= set(view.metrics)
-    assert view.models == [] and view.linked == {}
-    assert view.datasets == {}
-    assert "model/MLmodel" in view.artifacts
-    assert "model.keras" not in view.artifacts
+    assert len(view.models) == 1 and view.models[0].source_run_id == run_id
+    assert {"loss", "accuracy"} <= set(view.linked)
+    assert "keras" in view.flavors
+    assert "train" in view.datasets and view.datasets["train"].digest
+    assert not [p for p in view.artifacts if p.startswith("model/") or p == "model.keras"]
