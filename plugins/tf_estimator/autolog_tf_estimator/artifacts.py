@@ -9,18 +9,16 @@ files copied) and the snapshot is what gets logged. An exported SavedModel is sn
 the same way (hard links) and becomes the run's MLflow model, a tensorflow-flavor
 LoggedModel packaged by the core on its worker.
 
-Snapshots are removed at interpreter exit. The cleanup is registered when this module is
-imported (at plugin discovery, before any run exists), so it runs after autolog's own
-exit-time flush: ``atexit`` runs handlers in reverse order of registration.
+Each snapshot is made in a temporary folder of its own and handed over to the sink
+(`RunSink.log_temp_artifacts`, ``log_model(temp_dir=...)``), which deletes it once
+delivered: this module keeps no state, threads or exit hooks.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import tempfile
-import threading
 from typing import Any
 
 from autolog.plugin import RunSink
@@ -39,9 +37,6 @@ CHECKPOINT_ARTIFACT_PATH = "checkpoint"
 TENSORBOARD_ARTIFACT_PATH = "tensorboard"
 MODEL_ARTIFACT_PATH = "model"
 
-_root: str | None = None
-_root_lock = threading.Lock()
-
 
 def log_checkpoint(sink: RunSink, model_dir: str) -> str | None:
     """Log the latest checkpoint of ``model_dir`` under ``checkpoint/``; its prefix name.
@@ -58,13 +53,13 @@ def log_checkpoint(sink: RunSink, model_dir: str) -> str | None:
     files = [p for p in gfile.glob(latest + ".*") if not p.endswith(".tempstate")]
     if not files:
         return None
-    snapshot = _new_snapshot("checkpoint-")
+    snapshot = _new_snapshot(CHECKPOINT_ARTIFACT_PATH)
     for path in files:
         _link_or_copy(path, os.path.join(snapshot, _basename(path)))
     prefix = _basename(latest)
     with open(os.path.join(snapshot, "checkpoint"), "w", encoding="utf-8") as handle:
         handle.write(f'model_checkpoint_path: "{prefix}"\nall_model_checkpoint_paths: "{prefix}"\n')
-    sink.log_artifacts(snapshot, CHECKPOINT_ARTIFACT_PATH)
+    sink.log_temp_artifacts(snapshot, CHECKPOINT_ARTIFACT_PATH)
     return prefix
 
 
@@ -90,13 +85,13 @@ def log_event_files(sink: RunSink, model_dir: str) -> int:
             if not _matches_event_file(name):
                 continue
             if snapshot is None:
-                snapshot = _new_snapshot("events-")
+                snapshot = _new_snapshot(TENSORBOARD_ARTIFACT_PATH)
             target_dir = os.path.join(snapshot, relative)
             os.makedirs(target_dir, exist_ok=True)
             gfile.copy(_join(directory, name), os.path.join(target_dir, name), overwrite=True)
             count += 1
     if snapshot is not None:
-        sink.log_artifacts(snapshot, TENSORBOARD_ARTIFACT_PATH)
+        sink.log_temp_artifacts(snapshot, TENSORBOARD_ARTIFACT_PATH)
     return count
 
 
@@ -112,7 +107,8 @@ def log_saved_model(sink: RunSink, export_dir: str | bytes) -> str:
     """
     path = os.fsdecode(export_dir)
     version = _basename(path)
-    local = os.path.join(_new_snapshot("saved-model-"), version)
+    folder = tempfile.mkdtemp(prefix="autolog-tf-estimator-")
+    local = os.path.join(folder, version)
     if "://" in path:  # remote export: bring it local, the core packages local files
         _copy_tree(path, local)
     else:
@@ -129,6 +125,7 @@ def log_saved_model(sink: RunSink, export_dir: str | bytes) -> str:
         tf_meta_graph_tags=tags,
         signature=signature,
         requirements=("tensorflow", "tensorflow-estimator"),
+        temp_dir=folder,  # the sink's from now on: deleted once the model is packaged
     )
     return version
 
@@ -185,20 +182,11 @@ def _tensor_specs(infos: Any) -> list[dict[str, Any]]:
 # Internals ---------------------------------------------------------------------------
 
 
-def _new_snapshot(prefix: str) -> str:
-    global _root
-    with _root_lock:
-        if _root is None or not os.path.isdir(_root):
-            _root = tempfile.mkdtemp(prefix="autolog-tf-estimator-")
-        return tempfile.mkdtemp(prefix=prefix, dir=_root)
-
-
-def _cleanup() -> None:
-    if _root is not None:
-        shutil.rmtree(_root, ignore_errors=True)
-
-
-atexit.register(_cleanup)
+def _new_snapshot(name: str) -> str:
+    """An empty directory ``name`` in a temporary folder of its own (handed to the sink)."""
+    path = os.path.join(tempfile.mkdtemp(prefix="autolog-tf-estimator-"), name)
+    os.mkdir(path)
+    return path
 
 
 def _link_or_copy(source: str, target: str) -> None:
@@ -234,8 +222,3 @@ def _basename(path: str) -> str:
 
 def _join(directory: str, name: str) -> str:
     return directory.rstrip("/") + "/" + name
-
-
-def snapshot_root() -> str | None:
-    """Where snapshots are kept (``None`` before the first); for tests and debugging."""
-    return _root
