@@ -99,7 +99,11 @@ def test_unreachable_store_spools_privately_as_json(
     assert stat.S_IMODE(files[0].stat().st_mode) == 0o600
     records = [_strict_json(line) for line in files[0].read_text().splitlines()]
     assert records[0]["k"] == "header" and records[0]["create"]["run_name"] == "offline"
-    assert {r["k"] for r in records[1:]} == {"batch", "artifact", "end"}
+    # The text artifact the store could not take is kept beside the log ("kept" says where).
+    assert {r["k"] for r in records[1:]} == {"batch", "artifact", "kept", "end"}
+    [kept] = [r for r in records if r["k"] == "kept"]
+    copy = files[0].parent / kept["file"]
+    assert copy.read_text() == "offline notes" and stat.S_IMODE(copy.stat().st_mode) == 0o600
     contents = read_spool(files[0])
     assert contents.pending_values == 2500 + 1 + 2 + 1
     assert not contents.problems
