@@ -153,6 +153,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def _amount(values: int, artifacts: int) -> str:
+    if not values and not artifacts:
+        return "the creation or the end of a run"  # a log holding only those waits too
     return f"{values} logged value(s)" + (f" and {artifacts} artifact(s)" if artifacts else "")
 
 

@@ -47,6 +47,7 @@ class Lifecycle(EngineCore):
             barrier.done.wait(max(0.0, grace - time.monotonic()))
 
     def spooled_summary(self) -> tuple[int, int, set[Path]]:
+        """What waits in run logs not yet delivered: values, artifacts, their folders."""
         values = artifacts = 0
         dirs: set[Path] = set()
         with self.lock:
@@ -56,10 +57,11 @@ class Lifecycle(EngineCore):
                     artifacts += a
                     dirs.add(path.parent)
             for run in self.runs:
-                if run.spool is not None:
-                    values += run.spool.values
-                    artifacts += run.spool.artifacts
-                    dirs.add(run.spool.path.parent)
+                spool = run.spool
+                if spool is not None and not (spool.caught_up and run.run_id is not None):
+                    values += spool.values
+                    artifacts += spool.artifacts
+                    dirs.add(spool.path.parent)
         return values, artifacts, dirs
 
     def reset_after_fork(self) -> None:
