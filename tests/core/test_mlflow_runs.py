@@ -185,17 +185,24 @@ print(warmed, len(runs), runs[0].info.status, sorted(os.listdir(".")))
     assert done.stdout.strip().splitlines()[-1] == "True 1 FINISHED []"
 
 
-def test_evaluate_after_fit_is_one_run_when_the_store_was_down(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With the store down, the fit's run exists only in its run log: the evaluate that
-    follows joins it all the same, and `autolog sync` makes one run of both, once."""
+def _store_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:
+    """An SQLite store that cannot be opened (a file stands where its folder goes) until
+    ``tmp_path / "later"`` is removed, set as MLflow's tracking URI; and a spool dir."""
     (tmp_path / "later").write_text("a file where the store's folder goes: it cannot open")
     down = f"sqlite:///{tmp_path / 'later' / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
     spool = tmp_path / "spool"
     monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(spool))
     mlflow.set_tracking_uri(down)
+    return down, spool
+
+
+def test_evaluate_after_fit_is_one_run_when_the_store_was_down(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the store down, the fit's run exists only in its run log: the evaluate that
+    follows joins it all the same, and `autolog sync` makes one run of both, once."""
+    down, spool = _store_down(tmp_path, monkeypatch)
     try:
         autolog.autolog(frameworks=["toy"], silent=True)
         import toyfw
@@ -231,12 +238,7 @@ def test_a_dataset_logged_while_the_store_is_down_arrives_with_sync(
     from autolog.batching.sync import sync_spool
     from autolog.mlflow_backend import MlflowBackend
 
-    (tmp_path / "later").write_text("a file where the store's folder goes: it cannot open")
-    down = f"sqlite:///{tmp_path / 'later' / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
-    spool = tmp_path / "spool"
-    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(spool))
-    mlflow.set_tracking_uri(down)
+    down, spool = _store_down(tmp_path, monkeypatch)
     try:
         sink = MlflowBackend().open(None, {})
         features = np.arange(40, dtype="float32").reshape(10, 4)
@@ -268,12 +270,7 @@ def test_a_model_logged_while_the_store_is_down_becomes_a_logged_model_with_sync
     from autolog.batching.sync import sync_spool
     from autolog.mlflow_backend import MlflowBackend
 
-    (tmp_path / "later").write_text("a file where the store's folder goes: it cannot open")
-    down = f"sqlite:///{tmp_path / 'later' / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", down)
-    spool = tmp_path / "spool"
-    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(spool))
-    mlflow.set_tracking_uri(down)
+    down, spool = _store_down(tmp_path, monkeypatch)
     x = np.arange(20, dtype="float64").reshape(10, 2)
     model = LinearRegression().fit(x, x.sum(axis=1))
     try:

@@ -102,6 +102,18 @@ def store(
         yield server.url, database
 
 
+def _env(tmp_path: Path, uri: str, **extra: str) -> dict[str, str]:
+    """A script's environment: this store, a spool of the test's own, the agent on."""
+    return agents.child_env(
+        MLFLOW_TRACKING_URI=uri,
+        AUTOLOG_SPOOL_DIR=str(tmp_path / "spool"),
+        AUTOLOG_AGENT="1",
+        AUTOLOG_TESTING="0",
+        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        **extra,
+    )
+
+
 def _train(tmp_path: Path, uri: str, mode: str) -> tuple[subprocess.CompletedProcess[str], float]:
     script = tmp_path / "train.py"
     script.write_text(
@@ -109,15 +121,7 @@ def _train(tmp_path: Path, uri: str, mode: str) -> tuple[subprocess.CompletedPro
             steps=STEPS_PER_EPOCH, epochs=EPOCHS, fault_after=FAULT_AFTER_EPOCH
         )
     )
-    env = agents.child_env(
-        **{
-            "MLFLOW_TRACKING_URI": uri,
-            "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
-            "AUTOLOG_AGENT": "1",
-            "AUTOLOG_TESTING": "0",
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        }
-    )
+    env = _env(tmp_path, uri)
     out = tmp_path / "out.txt"
     with open(out, "w") as stdout, open(tmp_path / "err.txt", "w") as stderr:
         process = subprocess.Popen(
@@ -210,16 +214,7 @@ def _run_script(
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     script = tmp_path / "script.py"
     script.write_text(textwrap.dedent(source))
-    env = agents.child_env(
-        **{
-            "MLFLOW_TRACKING_URI": uri,
-            "AUTOLOG_SPOOL_DIR": str(tmp_path / "spool"),
-            "AUTOLOG_AGENT": "1",
-            "AUTOLOG_TESTING": "0",
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-            **extra_env,
-        }
-    )
+    env = _env(tmp_path, uri, **extra_env)
     result = subprocess.run(
         [sys.executable, str(script), *args],
         env=env,
@@ -287,14 +282,7 @@ def test_server_down_then_training_killed_then_server_back(
     with MlflowServer(f"sqlite:///{database}", tmp_path / "artifacts", workers=1) as server:
         script = tmp_path / "script.py"
         script.write_text(textwrap.dedent(SERVER_DOWN))
-        env = agents.child_env(
-            MLFLOW_TRACKING_URI=server.url,
-            AUTOLOG_SPOOL_DIR=str(tmp_path / "spool"),
-            AUTOLOG_AGENT="1",
-            AUTOLOG_AGENT_PATIENCE="120",
-            AUTOLOG_TESTING="0",
-            PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
-        )
+        env = _env(tmp_path, server.url, AUTOLOG_AGENT_PATIENCE="120")
         process = subprocess.Popen(
             [sys.executable, str(script)],
             env=env,

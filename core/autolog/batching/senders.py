@@ -182,6 +182,12 @@ class Senders(EngineCore):
         # uploads it again and removes it then.
         if op.temp and outcome in ("ok", "item") and not op.detached:
             shutil.rmtree(os.path.dirname(op.local_path), ignore_errors=True)
+        self._settle_outcome(run, op, outcome, error)
+
+    def _settle_outcome(
+        self, run: RunState, op: Op, outcome: str, error: BaseException | None
+    ) -> None:
+        """Done when the store took it or refused it (reported); else left to the run log."""
         if outcome in ("ok", "item"):
             self._settle(run, op, None)
         else:
@@ -196,10 +202,7 @@ class Senders(EngineCore):
         )
         if outcome == "item":
             run.reporter.problem("end", f"the store refused to end the run ({error})")
-        if outcome in ("ok", "item"):
-            self._settle(run, op, None)
-        else:
-            self._settle(run, op, _failure(run, outcome, error), op)
+        self._settle_outcome(run, op, outcome, error)
 
     def _inputs(self, run: RunState, op: InputsOp, client: MlflowClient) -> None:
         assert run.run_id is not None
@@ -209,10 +212,7 @@ class Senders(EngineCore):
         )
         if outcome == "item":
             run.reporter.invalid("dataset", "inputs", f"the store refused them ({error})")
-        if outcome in ("ok", "item"):
-            self._settle(run, op, None)
-        else:
-            self._settle(run, op, _failure(run, outcome, error), op)
+        self._settle_outcome(run, op, outcome, error)
 
     def _submit(self, run: RunState, op: SubmitOp) -> None:
         _worker.submit = (run, op)
