@@ -393,7 +393,7 @@ def test_a_process_that_forks_keeps_its_run_log_whole(tmp_path: Path, empty_stor
     try:
         assert result.returncode == -signal.SIGKILL, result.stderr[-3000:]
         client = MlflowClient(uri)
-        deadline = ended + 30
+        deadline = ended + 60  # three processes' agents, each importing MLflow
         while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
