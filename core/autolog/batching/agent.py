@@ -111,18 +111,22 @@ class AgentLink:
         environment = dict(os.environ)
         environment[PARENT_ENV] = str(os.getpid())
         environment.pop(env.AUTOLOG_TESTING, None)  # nobody would see it raise
+        stderr = _agent_stderr()
         try:
             self.process = subprocess.Popen(
                 [executable, "-c", "from autolog.batching.agent import main; main()"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
-                stderr=_agent_stderr(),
+                stderr=stderr,
                 env=environment,
                 close_fds=True,
                 start_new_session=True,
             )
         except OSError as exc:
             self._failed(f"{type(exc).__name__}: {exc}")
+        finally:
+            if not isinstance(stderr, int):
+                stderr.close()  # the agent has its own copy; this process needs none
 
     def _failed(self, why: str) -> None:
         self.failure = why
