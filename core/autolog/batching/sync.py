@@ -311,14 +311,18 @@ def _spool_files(target: Path) -> list[Path]:
     return []
 
 
-def _created(path: Path) -> tuple[int, str]:
+def _created(path: Path) -> tuple[bool, int, str]:
+    """Sort key: logs that join another's run after the others, then oldest first."""
     try:
         with open(path, "rb") as handle:
             header = json.loads(handle.readline())
-        created = header.get("created") if isinstance(header, dict) else None
     except (OSError, ValueError):
-        created = None
-    return (created if isinstance(created, int) else 0, path.name)
+        header = None
+    header = header if isinstance(header, dict) else {}
+    created = header.get("created")
+    create = header.get("create")
+    joins = isinstance(create, dict) and bool(create.get("join"))
+    return (joins, created if isinstance(created, int) else 0, path.name)
 
 
 @contextlib.contextmanager
