@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -197,6 +198,18 @@ def _store_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, P
     return down, spool
 
 
+def _back_and_synced(tmp_path: Path, spool: Path, down: str) -> tuple[MlflowClient, Any]:
+    """The store of `_store_down` comes back, `autolog sync` delivers the spool: its one run."""
+    from autolog.batching.sync import sync_spool
+
+    (tmp_path / "later").unlink()
+    report = sync_spool(spool, progress=False)
+    assert report.ok, str(report)
+    client = MlflowClient(down)
+    (run,) = all_runs(client)
+    return client, run
+
+
 def test_evaluate_after_fit_is_one_run_when_the_store_was_down(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -235,7 +248,6 @@ def test_a_dataset_logged_while_the_store_is_down_arrives_with_sync(
     store cannot be opened, they reach the run when `autolog sync` delivers it."""
     import numpy as np
 
-    from autolog.batching.sync import sync_spool
     from autolog.mlflow_backend import MlflowBackend
 
     down, spool = _store_down(tmp_path, monkeypatch)
@@ -248,11 +260,7 @@ def test_a_dataset_logged_while_the_store_is_down_arrives_with_sync(
             sink.end_run("FINISHED", timeout=5)
     finally:
         mlflow.set_tracking_uri(None)
-    (tmp_path / "later").unlink()
-    report = sync_spool(spool, progress=False)
-    assert report.ok, str(report)
-    client = MlflowClient(down)
-    (run,) = all_runs(client)
+    _, run = _back_and_synced(tmp_path, spool, down)
     [entry] = run.inputs.dataset_inputs
     assert entry.dataset.digest and entry.dataset.source_type == "code"
     assert {tag.key: tag.value for tag in entry.tags} == {"mlflow.data.context": "train"}
@@ -267,7 +275,6 @@ def test_a_model_logged_while_the_store_is_down_becomes_a_logged_model_with_sync
     import numpy as np
     from sklearn.linear_model import LinearRegression
 
-    from autolog.batching.sync import sync_spool
     from autolog.mlflow_backend import MlflowBackend
 
     down, spool = _store_down(tmp_path, monkeypatch)
@@ -281,11 +288,7 @@ def test_a_model_logged_while_the_store_is_down_becomes_a_logged_model_with_sync
             sink.end_run("FINISHED", timeout=10)
     finally:
         mlflow.set_tracking_uri(None)
-    (tmp_path / "later").unlink()
-    report = sync_spool(spool, progress=False)
-    assert report.ok, str(report)
-    client = MlflowClient(down)
-    (run,) = all_runs(client)
+    client, run = _back_and_synced(tmp_path, spool, down)
     [logged] = client.search_logged_models(experiment_ids=["0"])
     assert logged.source_run_id == run.info.run_id and logged.name == "model"
     assert str(logged.status) in ("READY", "LoggedModelStatus.READY")
