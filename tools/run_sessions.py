@@ -68,16 +68,22 @@ class Outcome:
     tail: list[str] = field(default_factory=list)
 
     def failures(self) -> list[str]:
-        """What a failed step said of its failures: its last pytest short summary (a session
-        may run pytest more than once), else its tail."""
+        """What a failed step said of its failures: the lines of its last pytest short
+        summary that name a test (a session may run pytest more than once; what Python
+        prints at exit after the summary is left out), else its tail."""
         for index in range(len(self.tail) - 1, -1, -1):
             if "short test summary info" in self.tail[index]:
-                return self.tail[index + 1 :]
+                summary = self.tail[index + 1 :]
+                named = [line for line in summary if line.startswith(SUMMARY_LINES)]
+                return named or summary[-TAIL_ON_FAILURE:]
         return self.tail[-TAIL_ON_FAILURE:]
 
 
 TAIL_KEPT = 400  # lines of each step kept for the report; a summary of failures fits
 TAIL_ON_FAILURE = 30  # lines repeated when a failed step printed no pytest summary
+# Lines of pytest's short summary that name a test, and its last line ("== 1 failed ...").
+SUMMARY_LINES = ("FAILED ", "ERROR ", "=")
+LINE_KEPT = 240  # characters of each repeated line: the test's name and the start of why
 
 
 class Runner:
@@ -133,16 +139,18 @@ class Runner:
         return results
 
     def report(self, began: float) -> bool:
-        for outcome in self._outcomes:
-            if not outcome.passed:
-                self.say(f"\n==> {outcome.step.label} FAILED; what it said of its failures:")
-                for line in outcome.failures():
-                    self.say(f"[{outcome.step.label}] {line}")
+        """The table of steps, then each failed step's failures: last, so that a reader who
+        sees only the end of the output (a CI page, a pager) still sees which tests failed."""
         self.say("\nstep             result    minutes")
         for outcome in self._outcomes:
             result = "passed" if outcome.passed else "FAILED"
             self.say(f"{outcome.step.label:<16} {result:<9} {outcome.seconds / 60:6.1f}")
         self.say(f"{'all':<26} {(time.monotonic() - began) / 60:6.1f}")
+        for outcome in self._outcomes:
+            if not outcome.passed:
+                self.say(f"\n==> {outcome.step.label} FAILED; what it said of its failures:")
+                for line in outcome.failures():
+                    self.say(f"[{outcome.step.label}] {line[:LINE_KEPT]}")
         return all(outcome.passed for outcome in self._outcomes)
 
 
