@@ -507,3 +507,87 @@ def test_weights_only_and_step_checkpoints_load_with_mlflow_load_checkpoint(
     np.testing.assert_allclose(model.predict(x, verbose=0), predictions[2], rtol=1e-5)
     middle = mlflow.tensorflow.load_checkpoint(model=make_model(), run_id=run_id, global_step=6)
     assert not np.allclose(middle.predict(x, verbose=0), predictions[2])
+
+
+KILLED_AFTER_TWO_EPOCHS = """
+import os, signal
+
+import numpy as np
+import autolog
+from autolog.batching import agent
+
+autolog.autolog(
+    frameworks=["keras"], log_models=False, keras={"checkpoint": "best", "checkpoint_monitor": "loss"}
+)
+import keras
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 8)).astype("float32")
+y = (x.sum(axis=1) > 0).astype("int64")
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2, activation="softmax")])
+model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:  # autolog's callback has seen the end of epochs 0 and 1
+            print("AGENT", agent.AGENT.pid, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+model.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[Kill()])
+"""
+
+
+def test_the_best_checkpoint_survives_a_killed_training(mlflow_store: Any, tmp_path: Any) -> None:
+    """SIGKILL after two epochs (an OOM kill, a preempted node): the best checkpoint was
+    handed over when it was saved, so the delivery agent brings it to the store."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    import mlflow.tensorflow
+
+    from tests.support import agents
+
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(KILLED_AFTER_TWO_EPOCHS))
+    temp = tmp_path / "temp"  # the training's temporary folders
+    temp.mkdir()
+    env = agents.child_env(
+        MLFLOW_TRACKING_URI=os.environ["MLFLOW_TRACKING_URI"],
+        AUTOLOG_SPOOL_DIR=str(tmp_path / "spool"),
+        AUTOLOG_AGENT="1",
+        AUTOLOG_TESTING="0",
+        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        TMPDIR=str(temp),
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    pid = agents.agent_pid(result.stdout)
+    try:
+        assert result.returncode == -9, result.stderr[-3000:]
+        assert agents.wait_gone(pid, 60), "the agent did not finish its delivery"
+    finally:
+        agents.stop(pid)
+    deadline = time.monotonic() + 30
+    while _only_run(mlflow_store).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run = _only_run(mlflow_store)
+    run_id = run.info.run_id
+    assert run.info.status == "KILLED"
+    assert (
+        run.data.tags["mlflow.latest_checkpoint_artifact"] == "checkpoints/latest_checkpoint.keras"
+    )
+    losses = _history(mlflow_store, run_id, "loss")
+    assert [s for s, _ in losses] == [0, 1]
+    best = min(losses, key=lambda item: item[1])[0]
+    path = mlflow_store.download_artifacts(run_id, "checkpoints/latest_checkpoint_metrics.json")
+    with open(path, encoding="utf-8") as handle:
+        assert json.load(handle)["epoch"] == best
+    model = mlflow.tensorflow.load_checkpoint(run_id=run_id)
+    assert model.predict(np.zeros((1, 8), "float32"), verbose=0).shape == (1, 2)
+    # The agent deleted the checkpoints' folders once it had delivered them.
+    assert [p.name for p in temp.iterdir() if p.name.startswith("autolog-keras-")] == []
