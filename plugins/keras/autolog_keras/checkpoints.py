@@ -66,11 +66,9 @@ _WEIGHTS_SUFFIX = ".weights.h5"
 _MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "fmeasure", "iou", "top_k")
 
 _MODES = ("auto", "min", "max")
-# What each value of ``checkpoint`` turns on: (on, best only by default).
-_CHECKPOINT_VALUES: dict[Any, tuple[bool, bool]] = {
-    "epoch": (True, False),  # autolog's first names: every epoch kept
-    "best": (True, True),  # ... and the best one kept
-}
+# checkpoint_save_best_only when it is not given, by the value of ``checkpoint``: autolog's
+# first two names, and MLflow's default for True.
+_BEST_ONLY_BY_DEFAULT: dict[Any, bool] = {"epoch": False, "best": True, True: True}
 # The options that only mean something with checkpoints on, and their defaults.
 _DEPENDENT_DEFAULTS: dict[str, Any] = {
     "checkpoint_monitor": None,
@@ -120,7 +118,7 @@ def check_options(options: Any) -> None:
             )
         return
     if isinstance(checkpoint, str):
-        implied = _CHECKPOINT_VALUES[checkpoint][1]
+        implied = _BEST_ONLY_BY_DEFAULT[checkpoint]
         if best_only is not None and best_only != implied:
             raise ValueError(
                 f"checkpoint={checkpoint!r} means checkpoint_save_best_only={implied}, "
@@ -141,9 +139,7 @@ def check_options(options: Any) -> None:
 
 
 def _best_only(checkpoint: Any, best_only: bool | None) -> bool:
-    if best_only is not None:
-        return best_only
-    return _CHECKPOINT_VALUES.get(checkpoint, (True, True))[1]  # True: MLflow's default
+    return _BEST_ONLY_BY_DEFAULT[checkpoint] if best_only is None else best_only
 
 
 def _is_validation(monitor: str | None) -> bool:
