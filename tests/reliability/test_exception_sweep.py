@@ -47,6 +47,7 @@ pytestmark = pytest.mark.server
 PLUGIN_MODULES = (
     "autolog_keras.plugin",
     "autolog_keras.callback",
+    "autolog_keras.checkpoints",
     "autolog_keras.params",
     "autolog_keras.datasets",
     "autolog_keras.snapshots",
@@ -57,6 +58,8 @@ PLUGIN_MODULES = (
 # the user's training call.
 NOT_AT_FIT_TIME = {
     "autolog_keras.plugin:KerasOptions.__post_init__",
+    "autolog_keras.checkpoints:check_options",
+    "autolog_keras.checkpoints:_is_validation",
     "autolog_keras.plugin:_patches",
     "autolog_keras.callback:_guarded",
     "autolog_keras.snapshots:_collect_all",

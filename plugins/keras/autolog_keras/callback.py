@@ -28,12 +28,11 @@ from typing import Any, TypeVar
 
 from autolog import guard, lazy_subclass
 from autolog_keras import params as model_params
-from autolog_keras import snapshots
+from autolog_keras.checkpoints import Checkpointer, CheckpointPolicy
 from autolog_keras.compat import KerasFlavor
 from autolog_keras.datasets import FirstItem, describe_batch
 
 __all__ = [
-    "CheckpointPolicy",
     "FitSettings",
     "eval_callback_class",
     "fit_callback_class",
@@ -42,10 +41,6 @@ __all__ = [
 
 PLUGIN = "keras"
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-# Substrings of metric names for which bigger is better (Keras's own "auto" heuristic,
-# extended to the usual suspects).
-_MAXIMIZED = ("acc", "auc", "precision", "recall", "f1", "fmeasure", "iou", "top_k")
 
 
 def _guarded(method: _F) -> _F:
@@ -60,31 +55,6 @@ def _guarded(method: _F) -> _F:
     return guarded  # type: ignore[return-value]
 
 
-@dataclass(frozen=True)
-class CheckpointPolicy:
-    """When to snapshot the model during training."""
-
-    every: str  # "epoch" or "best"
-    monitor: str
-    mode: str  # "min" or "max"
-
-    @classmethod
-    def resolve(
-        cls, every: str | None, monitor: str | None, mode: str, has_validation: bool
-    ) -> CheckpointPolicy | None:
-        if every is None:
-            return None
-        monitor = monitor or ("val_loss" if has_validation else "loss")
-        if mode == "auto":
-            mode = "max" if any(s in monitor.lower() for s in _MAXIMIZED) else "min"
-        return cls(every=every, monitor=monitor, mode=mode)
-
-    def improved(self, value: float, best: float | None) -> bool:
-        if best is None:
-            return True
-        return value > best if self.mode == "max" else value < best
-
-
 @dataclass
 class FitSettings:
     """Everything the fit callback needs, decided in the ``before`` hook."""
@@ -93,6 +63,7 @@ class FitSettings:
     flavor: KerasFlavor
     every_n_steps: int | None = None
     checkpoint: CheckpointPolicy | None = None
+    """Checkpoints to log (`autolog_keras.checkpoints`), or ``None``."""
     early_stopping: Sequence[Any] = field(default_factory=tuple)
     log_summary: bool = True
     first_item: FirstItem | None = None
@@ -182,6 +153,12 @@ def _is_schedule(value: Any) -> bool:
     )
 
 
+def _optimizer_step(model: Any) -> int:
+    """The optimizer's step count (the global step; continues across ``fit`` calls)."""
+    iterations = getattr(getattr(model, "optimizer", None), "iterations", None)
+    return 0 if iterations is None else int(_to_float(iterations))
+
+
 def _steps_per_execution(model: Any) -> int:
     value = getattr(model, "steps_per_execution", None)
     if value is None:
@@ -207,10 +184,9 @@ class _FitHooks:
         self._model_described = False
         self._epoch_started = 0.0
         self._epoch_lr: float | None = None
-        self._best_value: float | None = None
-        self._best_path: str | None = None
-        self._best_epoch: int | None = None
-        self._handed_over = False
+        self._epoch = 0
+        policy = settings.checkpoint
+        self._checkpointer = None if policy is None else Checkpointer(policy, settings.sink)
         self._input_described = settings.first_item is None
         self._rejects = _Rejects()
 
@@ -226,12 +202,15 @@ class _FitHooks:
     @_guarded
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self._epoch_started = time.perf_counter()
+        self._epoch = int(epoch)
         self._epoch_lr = _current_learning_rate(getattr(self.model, "optimizer", None))
 
     @_guarded
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         duration = time.perf_counter() - self._epoch_started
         metrics, rejected = _floats(logs)
+        # What Keras reported, for a checkpoint's metrics file (MLflow's: the logs as they are).
+        reported = dict(metrics) if self._checkpointer is not None else metrics
         if self._epoch_lr is not None and "learning_rate" not in metrics:
             metrics["learning_rate"] = self._epoch_lr
         metrics["epoch_duration"] = duration
@@ -241,14 +220,16 @@ class _FitHooks:
             self._describe_model()  # Keras 2 builds subclassed models on the first batch
         if not self._input_described:
             self._describe_input()
-        policy = self._settings.checkpoint
-        if policy is not None:
-            self._checkpoint(policy, int(epoch), metrics)
+        checkpointer = self._checkpointer
+        if checkpointer is not None and checkpointer.policy.per_step is None:
+            step = _optimizer_step(self.model)
+            checkpointer.consider(self.model, int(epoch), step, reported)
 
     @_guarded
     def on_train_end(self, logs: Any = None) -> None:
         self._log_early_stopping()
-        self.hand_over_best_checkpoint()
+        if self._checkpointer is not None:
+            self._checkpointer.finish()
 
     # Parts -----------------------------------------------------------------------------
 
@@ -282,27 +263,6 @@ class _FitHooks:
         if params:
             self._sink.log_params(params)
 
-    def _checkpoint(self, policy: CheckpointPolicy, epoch: int, metrics: dict[str, float]) -> None:
-        if policy.every == "epoch":
-            path = snapshots.save(self.model, f"epoch-{epoch:04d}.keras")
-            # The snapshot's folder is the sink's from here: deleted once uploaded.
-            self._sink.log_temp_artifacts(path, "checkpoints")
-            return
-        value = metrics.get(policy.monitor)
-        if value is None or not policy.improved(value, self._best_value):
-            return
-        path = snapshots.save(self.model, "best.keras")
-        snapshots.discard(self._best_path)
-        self._best_value, self._best_path, self._best_epoch = value, path, epoch
-
-    def hand_over_best_checkpoint(self) -> None:
-        """Upload the best checkpoint (at train end, or when ``fit`` raised)."""
-        if self._best_path is None or self._handed_over:
-            return
-        self._handed_over = True
-        self._sink.log_temp_artifacts(self._best_path, "checkpoints")
-        self._sink.log_metric("checkpoint_best_epoch", self._best_epoch)
-
     def _log_early_stopping(self) -> None:
         restores_at_end = self._settings.flavor.major >= 3
         for callback in self._settings.early_stopping:
@@ -323,7 +283,8 @@ class _FitHooks:
 
 
 class _StepHooks(_FitHooks):
-    """Adds batch metrics every ``every_n_steps`` optimizer steps, at the global step."""
+    """Adds batch metrics every ``every_n_steps`` optimizer steps, at the global step, and
+    checkpoints every ``checkpoint_save_freq`` steps."""
 
     # Keras 2: hand us the raw tensors; we convert only on the steps we log.
     _supports_tf_logs = True
@@ -332,7 +293,12 @@ class _StepHooks(_FitHooks):
 
     def __init__(self, settings: FitSettings) -> None:
         super().__init__(settings)
-        self._every = int(settings.every_n_steps or 1)
+        self._every = settings.every_n_steps  # None: checkpoints only
+        checkpointer = self._checkpointer
+        self._checkpoint_every = None if checkpointer is None else checkpointer.policy.per_step
+        if self._checkpoint_every is not None:
+            # A checkpoint saves the model: it must happen between steps, on the loop's thread.
+            self.async_safe = False
         self._spe = 1
         self._epoch_base = 0  # global step before the current epoch's first batch
         self._last_batch = -1
@@ -354,12 +320,16 @@ class _StepHooks(_FitHooks):
         step = self._epoch_base + batch + 1
         # With steps_per_execution=k Keras reports every k-th step: log when a multiple
         # of N fell inside the last k steps.
-        if step % self._every < self._spe and logs:
+        every = self._every
+        if every is not None and step % every < self._spe and logs:
             metrics, rejected = _floats(logs)
             batch: dict[str, Any] = {f"batch_{k}": v for k, v in metrics.items()}
             if rejected:
                 batch.update(self._rejects.first({f"batch_{k}": v for k, v in rejected.items()}))
             self._sink.log_metrics(batch, step=step)
+        every = self._checkpoint_every
+        if every is not None and step % every < self._spe and self._checkpointer is not None:
+            self._checkpointer.consider(self.model, self._epoch, step, _floats(logs)[0])
 
 
 class _EvalHooks:

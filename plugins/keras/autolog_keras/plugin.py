@@ -26,10 +26,9 @@ from typing import Any, Literal, cast
 from autolog import Call, Patch, Plugin, PluginOptions, RunSink, warm_up_models
 from autolog.mlflow_backend import steps_aside_for_mlflow
 from autolog.options import check_log_every_n_steps
-from autolog_keras import datasets, distributed, snapshots
+from autolog_keras import checkpoints, datasets, distributed, snapshots
 from autolog_keras import params as model_params
 from autolog_keras.callback import (
-    CheckpointPolicy,
     FitSettings,
     eval_callback_class,
     fit_callback_class,
@@ -56,9 +55,6 @@ _FIT_CAPTURE = (
 # MLflow's autologging integrations that patch Keras's fit.
 _MLFLOW_INTEGRATIONS = ("keras", "tensorflow")
 
-_CHECKPOINT_EVERY = (None, "best", "epoch")
-_CHECKPOINT_MODES = ("auto", "min", "max")
-
 
 @dataclasses.dataclass
 class KerasOptions(PluginOptions):
@@ -73,12 +69,22 @@ class KerasOptions(PluginOptions):
             Inherits ``autolog()``'s value.
         log_keras_file: without ``log_models``, log the trained model as the run artifact
             ``model.keras`` (with it, the LoggedModel holds that same file).
-        checkpoint: ``"epoch"`` logs ``checkpoints/epoch-NNNN.keras`` after every epoch;
-            ``"best"`` logs ``checkpoints/best.keras``, the model at its best
-            ``checkpoint_monitor`` value; ``None`` (default) logs no checkpoints.
-        checkpoint_monitor: the epoch metric that decides "best"; default ``val_loss`` when
-            ``fit`` validates, else ``loss``.
+        checkpoint: log checkpoints during training, in MLflow 3's layout (they load with
+            ``mlflow.tensorflow.load_checkpoint``): ``True`` as the other ``checkpoint_*``
+            options say; ``"best"`` is ``True`` keeping the best one only
+            (``checkpoints/latest_checkpoint.keras``), ``"epoch"`` is ``True`` keeping one
+            per epoch (``checkpoints/epoch_<n>/checkpoint.keras``); ``None`` or ``False``
+            (default): no checkpoints.
+        checkpoint_monitor: the metric that decides the best checkpoint; default
+            ``val_loss`` when ``fit`` validates (and checkpoints per epoch), else ``loss``.
         checkpoint_mode: ``"min"``, ``"max"`` or ``"auto"`` (max for accuracy-like names).
+        checkpoint_save_best_only: keep only the best checkpoint, replaced when the
+            monitored value improves (``None``: as ``checkpoint`` says; ``True`` for
+            ``checkpoint=True``, MLflow's default).
+        checkpoint_save_weights_only: save the weights only (``checkpoint.weights.h5``),
+            not the whole model.
+        checkpoint_save_freq: ``"epoch"``, or a checkpoint every this many optimizer steps
+            (``checkpoints/global_step_<n>/``).
         log_datasets: log the training, validation and ``evaluate`` data as MLflow dataset
             inputs (arrays and DataFrames; generators and pipelines are not read again), and
             shape, dtype and sample count of the inputs as params.
@@ -87,23 +93,19 @@ class KerasOptions(PluginOptions):
     """
 
     log_keras_file: bool = True
-    checkpoint: Literal["best", "epoch"] | None = None
+    checkpoint: bool | Literal["best", "epoch"] | None = None
     checkpoint_monitor: str | None = None
     checkpoint_mode: Literal["auto", "min", "max"] = "auto"
+    checkpoint_save_best_only: bool | None = None
+    checkpoint_save_weights_only: bool = False
+    checkpoint_save_freq: Literal["epoch"] | int = "epoch"
     log_datasets: bool = True
     log_model_summary: bool = True
 
     def __post_init__(self) -> None:
         # The core's rule for the common option (a positive int or None): one rule everywhere.
         check_log_every_n_steps(self.log_every_n_steps)
-        if self.checkpoint not in _CHECKPOINT_EVERY:
-            raise ValueError(
-                f"checkpoint must be one of {_CHECKPOINT_EVERY}, got {self.checkpoint!r}"
-            )
-        if self.checkpoint_mode not in _CHECKPOINT_MODES:
-            raise ValueError(
-                f"checkpoint_mode must be one of {_CHECKPOINT_MODES}, got {self.checkpoint_mode!r}"
-            )
+        checkpoints.check_options(self)
 
 
 # fit -----------------------------------------------------------------------------------
@@ -139,22 +141,21 @@ def before_fit(call: Call) -> None:
 
     if _is_callback_list(given) or any(is_autolog_callback(cb) for cb in callbacks):
         return  # Keras uses a CallbackList as it is: there is no list to add ours to
+    checkpoint = checkpoints.CheckpointPolicy.resolve(options, has_validation=_validates(call))
     settings = FitSettings(
         sink=sink,
         flavor=flavor,
         every_n_steps=options.log_every_n_steps,
-        checkpoint=CheckpointPolicy.resolve(
-            options.checkpoint,
-            options.checkpoint_monitor,
-            options.checkpoint_mode,
-            has_validation=_validates(call),
-        ),
+        checkpoint=checkpoint,
         early_stopping=tuple(stoppers),
         log_summary=options.log_model_summary,
         first_item=batch.watch,
         log_datasets=options.log_datasets,
     )
-    per_step = options.log_every_n_steps is not None
+    # Batch hooks only when something happens per step (Keras 2 skips them otherwise).
+    per_step = options.log_every_n_steps is not None or (
+        checkpoint is not None and checkpoint.per_step is not None
+    )
     callback = fit_callback_class(flavor.package, per_step)(settings)
     call.state["callback"] = callback
     # Last, so that nothing can fail after the arguments were replaced.
@@ -190,14 +191,6 @@ def after_fit(call: Call, history: Any) -> None:
         # once the model is packaged.
         temp_dir=os.path.dirname(path),
     )
-
-
-def on_fit_error(call: Call, exc: BaseException) -> None:
-    # Keep what training produced so far: the best checkpoint is otherwise uploaded only
-    # when training ends normally.
-    callback = call.state.get("callback")
-    if callback is not None:
-        callback.hand_over_best_checkpoint()
 
 
 def _sink(call: Call) -> RunSink:
@@ -439,7 +432,6 @@ def _patches(module: str) -> list[Patch]:
             capture=_FIT_CAPTURE,
             before=before_fit,
             after=after_fit,
-            on_error=on_fit_error,
             owns_run=True,
             optional=True,
         ),

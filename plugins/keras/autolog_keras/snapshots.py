@@ -1,10 +1,10 @@
 """Model snapshots: the only work that must happen on the training thread.
 
-A snapshot is ``model.save`` into a fresh temporary folder of its own, so each file handed
+A snapshot is ``model.save`` (or ``save_weights``) into a fresh temporary folder of its own, so each file handed
 to the run's sink is one that nothing writes to again. The plugin keeps no record of
-them: a snapshot is either handed over to the sink (`RunSink.log_temp_artifacts`, or the
-``temp_dir`` of `RunSink.log_model`), which deletes its folder once it has uploaded or
-packaged it, or, superseded before that (an earlier best checkpoint), discarded at once.
+them: a snapshot is handed over to the sink (`RunSink.log_temp_artifacts`, or the
+``temp_dir`` of `RunSink.log_model`) as soon as it is written, and the sink deletes its
+folder once it has uploaded or packaged it.
 Uploading it, and packaging an MLflow model from it, happen on the core's worker.
 """
 
@@ -19,34 +19,33 @@ from typing import Any
 from autolog_keras import distributed
 from autolog_keras.compat import flavor_of
 
-__all__ = ["SnapshotModel", "discard", "save"]
+__all__ = ["SnapshotModel", "save"]
 
 _PREFIX = "autolog-keras-"
 
 
-def save(model: Any, filename: str = "model.keras") -> str:
-    """Save ``model`` as ``<fresh temp dir>/<filename>`` and return the file's path."""
-    if not filename.endswith(".keras"):
-        raise ValueError(f"snapshot file names end in .keras, got {filename!r}")
+def save(model: Any, filename: str = "model.keras", *, weights_only: bool = False) -> str:
+    """Save ``model`` as ``<fresh temp dir>/<filename>`` and return the file's path.
+
+    With ``weights_only``, only its weights (``model.save_weights``), into a file named
+    ``*.weights.h5`` as Keras 3 requires.
+    """
+    suffix = ".weights.h5" if weights_only else ".keras"
+    if not filename.endswith(suffix):
+        raise ValueError(f"snapshot file names end in {suffix}, got {filename!r}")
     if distributed.needs_local_snapshot(model):
         model = _local_copy(model)
     directory = tempfile.mkdtemp(prefix=_PREFIX)
     path = os.path.join(directory, filename)
     try:
-        model.save(path)
+        if weights_only:
+            model.save_weights(path)
+        else:
+            model.save(path)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
     return path
-
-
-def discard(path: str | None) -> None:
-    """Delete a snapshot that was never handed over (a superseded best checkpoint)."""
-    if not path:
-        return
-    directory = os.path.dirname(path)
-    if os.path.basename(directory).startswith(_PREFIX):
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 class SnapshotModel:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from typing import Any
 
 import numpy as np
 import pytest
+
+import autolog
 
 EPOCHS = 3
 STEPS = 4  # 64 rows, batch 16
@@ -302,27 +305,144 @@ def test_user_callbacks_keep_working(
 # Checkpoints ---------------------------------------------------------------------------
 
 
-def test_checkpoint_every_epoch(
+LATEST_TAG = "mlflow.latest_checkpoint_artifact"  # MLflow's LATEST_CHECKPOINT_ARTIFACT_TAG_KEY
+
+
+def _checkpoint_files(run: Any) -> list[str]:
+    return sorted(k for k in run.artifacts if k.startswith("checkpoints/"))
+
+
+def _json(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return dict(json.load(handle))
+
+
+def _predictions_recorder(keras: Any, x: Any) -> Any:
+    """A callback keeping the model's predictions on ``x`` at the end of each epoch."""
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.predictions: list[Any] = []
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.predictions.append(self.model.predict(x, verbose=0))
+
+    return Recorder()
+
+
+def test_checkpoint_every_epoch_in_mlflows_layout(
     enable: Any, memory: Any, make_model: Any, data: Any, keras: Any
 ) -> None:
     enable(checkpoint="epoch")
-    _fit(make_model(), data)
-    artifacts = memory.last_run().artifacts
-    names = sorted(k for k in artifacts if k.startswith("checkpoints/"))
-    assert names == [f"checkpoints/epoch-{e:04d}.keras" for e in range(EPOCHS)]
-    keras.models.load_model(artifacts[names[-1]])
+    recorder = _predictions_recorder(keras, data[0])
+    history = _fit(make_model(), data, callbacks=[recorder])
+    run = memory.last_run()
+    expected = []
+    for e in range(EPOCHS):
+        expected += [
+            f"checkpoints/epoch_{e}/checkpoint.keras",
+            f"checkpoints/epoch_{e}/checkpoint_metrics.json",
+        ]
+    assert _checkpoint_files(run) == sorted(expected)
+    # The metrics file: what Keras reported for the epoch, plus epoch and global step.
+    record = _json(run.artifacts["checkpoints/epoch_1/checkpoint_metrics.json"])
+    assert record["epoch"] == 1 and record["global_step"] == 2 * STEPS
+    assert record["loss"] == pytest.approx(history.history["loss"][1])
+    assert "epoch_duration" not in record  # autolog's own metric, not Keras's
+    assert run.tags[LATEST_TAG] == f"checkpoints/epoch_{EPOCHS - 1}/checkpoint.keras"
+    # Each file is the model as it was at the end of its epoch.
+    reloaded = keras.models.load_model(run.artifacts["checkpoints/epoch_0/checkpoint.keras"])
+    np.testing.assert_allclose(
+        reloaded.predict(data[0], verbose=0), recorder.predictions[0], rtol=1e-5
+    )
+    assert "checkpoint_best_epoch" not in run.metrics
 
 
 def test_checkpoint_best_by_monitor(
     enable: Any, memory: Any, make_model: Any, data: Any, keras: Any
 ) -> None:
     enable(checkpoint="best", checkpoint_monitor="loss", checkpoint_mode="max")
-    history = _fit(make_model(), data)
+    recorder = _predictions_recorder(keras, data[0])
+    history = _fit(make_model(), data, callbacks=[recorder])
     run = memory.last_run()
     best_epoch = int(np.argmax(history.history["loss"]))
     assert run.last_metric("checkpoint_best_epoch") == best_epoch
-    assert [k for k in run.artifacts if k.startswith("checkpoints/")] == ["checkpoints/best.keras"]
-    keras.models.load_model(run.artifacts["checkpoints/best.keras"])
+    assert _checkpoint_files(run) == [
+        "checkpoints/latest_checkpoint.keras",
+        "checkpoints/latest_checkpoint_metrics.json",
+    ]
+    assert run.tags[LATEST_TAG] == "checkpoints/latest_checkpoint.keras"
+    record = _json(run.artifacts["checkpoints/latest_checkpoint_metrics.json"])
+    assert record["epoch"] == best_epoch and record["global_step"] == (best_epoch + 1) * STEPS
+    assert record["loss"] == pytest.approx(max(history.history["loss"]))
+    reloaded = keras.models.load_model(run.artifacts["checkpoints/latest_checkpoint.keras"])
+    np.testing.assert_allclose(
+        reloaded.predict(data[0], verbose=0), recorder.predictions[best_epoch], rtol=1e-5
+    )
+
+
+def test_checkpoint_true_is_mlflows_default_best_val_loss(
+    enable: Any, memory: Any, make_model: Any, data: Any
+) -> None:
+    enable(checkpoint=True)
+    history = _fit(make_model(), data, validation_split=0.25)
+    run = memory.last_run()
+    best_epoch = int(np.argmin(history.history["val_loss"]))
+    assert run.tags[LATEST_TAG] == "checkpoints/latest_checkpoint.keras"
+    record = _json(run.artifacts["checkpoints/latest_checkpoint_metrics.json"])
+    assert record["epoch"] == best_epoch
+    assert record["val_loss"] == pytest.approx(min(history.history["val_loss"]))
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_weights_only_checkpoints_load_into_the_model(
+    enable: Any, memory: Any, make_model: Any, data: Any, keras: Any
+) -> None:
+    enable(checkpoint=True, checkpoint_save_best_only=False, checkpoint_save_weights_only=True)
+    recorder = _predictions_recorder(keras, data[0])
+    _fit(make_model(), data, callbacks=[recorder])
+    run = memory.last_run()
+    assert f"checkpoints/epoch_{EPOCHS - 1}/checkpoint.weights.h5" in run.artifacts
+    assert not any(k.endswith(".keras") for k in _checkpoint_files(run))
+    assert run.tags[LATEST_TAG] == f"checkpoints/epoch_{EPOCHS - 1}/checkpoint.weights.h5"
+    fresh = make_model()
+    fresh.load_weights(run.artifacts["checkpoints/epoch_1/checkpoint.weights.h5"])
+    np.testing.assert_allclose(
+        fresh.predict(data[0], verbose=0), recorder.predictions[1], rtol=1e-5
+    )
+
+
+def test_checkpoint_every_n_steps_at_the_global_step(
+    enable: Any, memory: Any, make_model: Any, data: Any
+) -> None:
+    enable(checkpoint=True, checkpoint_save_best_only=False, checkpoint_save_freq=5)
+    _fit(make_model(), data)  # 3 epochs of 4 steps: steps 5 and 10
+    run = memory.last_run()
+    assert _checkpoint_files(run) == [
+        f"checkpoints/global_step_{s}/{name}"
+        for s in (10, 5)
+        for name in ("checkpoint.keras", "checkpoint_metrics.json")
+    ]
+    record = _json(run.artifacts["checkpoints/global_step_5/checkpoint_metrics.json"])
+    assert record["epoch"] == 1 and record["global_step"] == 5 and "loss" in record
+    assert run.tags[LATEST_TAG] == "checkpoints/global_step_10/checkpoint.keras"
+    assert not any(k.startswith("batch_") for k in run.metrics)  # log_every_n_steps is off
+
+
+def test_best_checkpoint_every_n_steps_on_the_step_loss(
+    enable: Any, memory: Any, make_model: Any, data: Any
+) -> None:
+    enable(log_every_n_steps=1, checkpoint="best", checkpoint_save_freq=2)
+    _fit(make_model(), data)
+    run = memory.last_run()
+    steps = [s for s, _ in run.metric_history("checkpoint_best_epoch")]
+    assert steps  # at least the first one
+    record = _json(run.artifacts["checkpoints/latest_checkpoint_metrics.json"])
+    assert record["global_step"] % 2 == 0
+    # The monitored value (the step's running loss) is the lowest of the steps checked.
+    checked = [v for s, v in run.metric_history("batch_loss") if s % 2 == 0]
+    assert record["loss"] == pytest.approx(min(checked))
 
 
 def test_best_checkpoint_is_kept_when_fit_fails(
@@ -339,7 +459,19 @@ def test_best_checkpoint_is_kept_when_fit_fails(
         _fit(make_model(), data, callbacks=[Boom()])
     run = memory.last_run()
     assert run.status == "FAILED"
-    assert "checkpoints/best.keras" in run.artifacts
+    # Handed over when it was saved, at the end of epoch 0.
+    assert run.tags[LATEST_TAG] == "checkpoints/latest_checkpoint.keras"
+    assert _json(run.artifacts["checkpoints/latest_checkpoint_metrics.json"])["epoch"] == 0
+
+
+def test_a_monitor_never_reported_is_named_in_a_warning(
+    enable: Any, memory: Any, make_model: Any, data: Any
+) -> None:
+    enable(checkpoint="best", checkpoint_monitor="val_acuracy")
+    with pytest.warns(autolog.AutologWarning, match="'val_acuracy' was never among"):
+        _fit(make_model(), data, validation_split=0.25)
+    run = memory.last_run()
+    assert _checkpoint_files(run) == [] and LATEST_TAG not in run.tags
 
 
 # Runs ----------------------------------------------------------------------------------
@@ -536,7 +668,9 @@ def test_no_temp_files_are_left_behind(
         # The model file and the best checkpoint were handed over to the sink, which kept
         # its copies and deleted their folders; superseded checkpoints were discarded.
         assert snapshot_folders() == []
-        assert {"model.keras", "checkpoints/best.keras"} <= set(store.last_run().artifacts)
+        assert {"model.keras", "checkpoints/latest_checkpoint.keras"} <= set(
+            store.last_run().artifacts
+        )
         enable(checkpoint="epoch", log_models=True)
         _fit(model, data)
         # The model's snapshot was handed over with it: the in-memory sink keeps it while

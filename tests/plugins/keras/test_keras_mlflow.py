@@ -373,11 +373,221 @@ def test_snapshots_handed_over_are_in_the_store_and_their_folders_gone(
     make_model().fit(x, y, epochs=2, verbose=0)
     run = _only_run(mlflow_store)
     assert run.info.status == "FINISHED"
-    assert {"checkpoints/epoch-0000.keras", "checkpoints/epoch-0001.keras"} <= _artifacts(
-        mlflow_store, run.info.run_id
+    assert {"checkpoints/epoch_0/checkpoint.keras", "checkpoints/epoch_1/checkpoint.keras"} <= (
+        _artifacts(mlflow_store, run.info.run_id)
     )
     (logged,) = mlflow_store.search_logged_models(experiment_ids=[run.info.experiment_id])
     assert logged.source_run_id == run.info.run_id
     # The checkpoints were deleted once uploaded, the model's snapshot once packaged: the
     # run's end waits for both, and the plugin keeps no record of either.
     assert [p.name for p in snapshots.iterdir() if p.name.startswith("autolog-keras-")] == []
+
+
+# Checkpoints: read back by MLflow's own readers ------------------------------------------
+
+
+def _predictions_at_epoch_end(keras: Any, x: Any) -> Any:
+    """A callback keeping the model's predictions on ``x`` at the end of each epoch."""
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.predictions: list[Any] = []
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.predictions.append(self.model.predict(x, verbose=0))
+
+    return Recorder()
+
+
+def _fit_with_checkpoints(keras: Any, make_model: Any, data: Any, **options: Any) -> Any:
+    autolog.autolog(frameworks=["keras"], log_models=False, keras=options)
+    x, y = data
+    recorder = _predictions_at_epoch_end(keras, x)
+    history = make_model().fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[recorder])
+    return recorder.predictions, history
+
+
+def test_the_checkpoint_tag_is_mlflows() -> None:
+    from mlflow.utils.mlflow_tags import LATEST_CHECKPOINT_ARTIFACT_TAG_KEY
+
+    from autolog_keras.checkpoints import LATEST_CHECKPOINT_TAG
+
+    assert LATEST_CHECKPOINT_TAG == LATEST_CHECKPOINT_ARTIFACT_TAG_KEY
+
+
+def test_every_epoch_checkpoint_loads_with_mlflow_load_checkpoint(
+    mlflow_store: Any, keras: Any, make_model: Any, data: Any
+) -> None:
+    import mlflow.tensorflow
+
+    predictions, _ = _fit_with_checkpoints(
+        keras, make_model, data, checkpoint=True, checkpoint_save_best_only=False
+    )
+    run = _only_run(mlflow_store)
+    run_id = run.info.run_id
+    x, _ = data
+    assert (
+        run.data.tags["mlflow.latest_checkpoint_artifact"] == "checkpoints/epoch_2/checkpoint.keras"
+    )
+    expected = {
+        f"checkpoints/epoch_{e}/{name}"
+        for e in range(3)
+        for name in ("checkpoint.keras", "checkpoint_metrics.json")
+    }
+    assert {a for a in _artifacts(mlflow_store, run_id) if a.startswith("checkpoints/")} == expected
+    latest = mlflow.tensorflow.load_checkpoint(run_id=run_id)
+    np.testing.assert_allclose(latest.predict(x, verbose=0), predictions[2], rtol=1e-5)
+    first = mlflow.tensorflow.load_checkpoint(run_id=run_id, epoch=0)
+    np.testing.assert_allclose(first.predict(x, verbose=0), predictions[0], rtol=1e-5)
+    record = mlflow_store.download_artifacts(run_id, "checkpoints/epoch_1/checkpoint_metrics.json")
+    with open(record, encoding="utf-8") as handle:
+        metrics = json.load(handle)
+    assert metrics["epoch"] == 1 and metrics["global_step"] == 8  # 4 steps per epoch
+    assert metrics["loss"] == pytest.approx(_history(mlflow_store, run_id, "loss")[1][1])
+
+
+def test_best_checkpoint_loads_with_mlflow_load_checkpoint(
+    mlflow_store: Any, keras: Any, make_model: Any, data: Any
+) -> None:
+    import mlflow.tensorflow
+
+    # The lowest loss: it improves at (nearly) every epoch, each time replacing the file.
+    predictions, history = _fit_with_checkpoints(
+        keras, make_model, data, checkpoint="best", checkpoint_monitor="loss"
+    )
+    best = int(np.argmin(history.history["loss"]))
+    run = _only_run(mlflow_store)
+    run_id = run.info.run_id
+    x, _ = data
+    assert (
+        run.data.tags["mlflow.latest_checkpoint_artifact"] == "checkpoints/latest_checkpoint.keras"
+    )
+    assert {a for a in _artifacts(mlflow_store, run_id) if a.startswith("checkpoints/")} == {
+        "checkpoints/latest_checkpoint.keras",
+        "checkpoints/latest_checkpoint_metrics.json",
+    }
+    improvements = _history(mlflow_store, run_id, "checkpoint_best_epoch")
+    assert len(improvements) >= 2 and improvements[-1] == (best, best)
+    # Uploaded at each improvement, in order: the store holds the best one.
+    model = mlflow.tensorflow.load_checkpoint(run_id=run_id)
+    np.testing.assert_allclose(model.predict(x, verbose=0), predictions[best], rtol=1e-5)
+    path = mlflow_store.download_artifacts(run_id, "checkpoints/latest_checkpoint_metrics.json")
+    with open(path, encoding="utf-8") as handle:
+        assert json.load(handle)["epoch"] == best
+
+
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
+def test_weights_only_and_step_checkpoints_load_with_mlflow_load_checkpoint(
+    mlflow_store: Any, keras: Any, make_model: Any, data: Any
+) -> None:
+    import mlflow.tensorflow
+
+    predictions, _ = _fit_with_checkpoints(
+        keras,
+        make_model,
+        data,
+        checkpoint=True,
+        checkpoint_save_best_only=False,
+        checkpoint_save_weights_only=True,
+        checkpoint_save_freq=6,
+    )
+    run = _only_run(mlflow_store)
+    run_id = run.info.run_id
+    tag = run.data.tags["mlflow.latest_checkpoint_artifact"]
+    assert tag == "checkpoints/global_step_12/checkpoint.weights.h5"  # 3 epochs of 4 steps
+    assert {a for a in _artifacts(mlflow_store, run_id) if a.endswith(".h5")} == {
+        "checkpoints/global_step_6/checkpoint.weights.h5",
+        tag,
+    }
+    x, _ = data
+    model = make_model()  # built (it has an Input): the weights load into it
+    latest = mlflow.tensorflow.load_checkpoint(model=model, run_id=run_id)
+    assert latest is model
+    np.testing.assert_allclose(model.predict(x, verbose=0), predictions[2], rtol=1e-5)
+    middle = mlflow.tensorflow.load_checkpoint(model=make_model(), run_id=run_id, global_step=6)
+    assert not np.allclose(middle.predict(x, verbose=0), predictions[2])
+
+
+KILLED_AFTER_TWO_EPOCHS = """
+import os, signal
+
+import numpy as np
+import autolog
+from autolog.batching import agent
+
+autolog.autolog(
+    frameworks=["keras"], log_models=False, keras={"checkpoint": "best", "checkpoint_monitor": "loss"}
+)
+import keras
+
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 8)).astype("float32")
+y = (x.sum(axis=1) > 0).astype("int64")
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2, activation="softmax")])
+model.compile(optimizer=keras.optimizers.Adam(0.05), loss="sparse_categorical_crossentropy")
+
+
+class Kill(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:  # autolog's callback has seen the end of epochs 0 and 1
+            print("AGENT", agent.AGENT.pid, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+model.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[Kill()])
+"""
+
+
+def test_the_best_checkpoint_survives_a_killed_training(mlflow_store: Any, tmp_path: Any) -> None:
+    """SIGKILL after two epochs (an OOM kill, a preempted node): the best checkpoint was
+    handed over when it was saved, so the delivery agent brings it to the store."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    import mlflow.tensorflow
+
+    from tests.support import agents
+
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(KILLED_AFTER_TWO_EPOCHS))
+    temp = tmp_path / "temp"  # the training's temporary folders
+    temp.mkdir()
+    env = agents.child_env(
+        MLFLOW_TRACKING_URI=os.environ["MLFLOW_TRACKING_URI"],
+        AUTOLOG_SPOOL_DIR=str(tmp_path / "spool"),
+        AUTOLOG_AGENT="1",
+        AUTOLOG_TESTING="0",
+        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        TMPDIR=str(temp),
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    pid = agents.agent_pid(result.stdout)
+    try:
+        assert result.returncode == -9, result.stderr[-3000:]
+        assert agents.wait_gone(pid, 60), "the agent did not finish its delivery"
+    finally:
+        agents.stop(pid)
+    deadline = time.monotonic() + 30
+    while _only_run(mlflow_store).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    run = _only_run(mlflow_store)
+    run_id = run.info.run_id
+    assert run.info.status == "KILLED"
+    assert (
+        run.data.tags["mlflow.latest_checkpoint_artifact"] == "checkpoints/latest_checkpoint.keras"
+    )
+    losses = _history(mlflow_store, run_id, "loss")
+    assert [s for s, _ in losses] == [0, 1]
+    best = min(losses, key=lambda item: item[1])[0]
+    path = mlflow_store.download_artifacts(run_id, "checkpoints/latest_checkpoint_metrics.json")
+    with open(path, encoding="utf-8") as handle:
+        assert json.load(handle)["epoch"] == best
+    model = mlflow.tensorflow.load_checkpoint(run_id=run_id)
+    assert model.predict(np.zeros((1, 8), "float32"), verbose=0).shape == (1, 2)
+    # The agent deleted the checkpoints' folders once it had delivered them.
+    assert [p.name for p in temp.iterdir() if p.name.startswith("autolog-keras-")] == []

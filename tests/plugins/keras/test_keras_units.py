@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +54,76 @@ def test_bad_option_values_are_rejected() -> None:
         KerasOptions(checkpoint="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="checkpoint_mode"):
         KerasOptions(checkpoint_mode="up")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"checkpoint": 1}, ValueError, "checkpoint must be True, False, None, 'epoch' or 'best'"),
+        ({"checkpoint": True, "checkpoint_save_freq": 0}, ValueError, "checkpoint_save_freq"),
+        ({"checkpoint": True, "checkpoint_save_freq": "batch"}, ValueError, "'batch'"),
+        ({"checkpoint": True, "checkpoint_save_freq": True}, ValueError, "checkpoint_save_freq"),
+        ({"checkpoint": True, "checkpoint_save_weights_only": "yes"}, TypeError, "weights_only"),
+        ({"checkpoint": True, "checkpoint_save_best_only": 1}, TypeError, "best_only"),
+        ({"checkpoint": True, "checkpoint_monitor": ""}, TypeError, "checkpoint_monitor"),
+        # Options that mean nothing while checkpoints are off.
+        ({"checkpoint_save_freq": 10}, ValueError, "checkpoint_save_freq=10 has no effect"),
+        ({"checkpoint": False, "checkpoint_monitor": "loss"}, ValueError, "checkpoint is False"),
+        # The old names imply checkpoint_save_best_only: no contradicting it.
+        (
+            {"checkpoint": "epoch", "checkpoint_save_best_only": True},
+            ValueError,
+            "pass checkpoint=True",
+        ),
+        ({"checkpoint": "best", "checkpoint_save_best_only": False}, ValueError, "'best' means"),
+        ({"checkpoint": "epoch", "checkpoint_save_freq": 5}, ValueError, "every N steps"),
+        # Step checkpoints only see the training step's metrics.
+        (
+            {"checkpoint": True, "checkpoint_save_freq": 5, "checkpoint_monitor": "val_loss"},
+            ValueError,
+            "validation metric",
+        ),
+    ],
+)
+def test_checkpoint_options_are_checked_naming_the_option(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    from autolog_keras import KerasOptions
+
+    with pytest.raises(error, match=re.escape(message)):
+        KerasOptions(**options)
+
+
+def test_checkpoint_options_resolve_to_mlflows_policy() -> None:
+    from autolog_keras import KerasOptions
+    from autolog_keras.checkpoints import CheckpointPolicy
+
+    def policy(has_validation: bool = True, **options: Any) -> Any:
+        return CheckpointPolicy.resolve(KerasOptions(**options), has_validation=has_validation)
+
+    assert policy() is None and policy(checkpoint=False) is None
+    # checkpoint=True: MLflow's defaults (best only, per epoch, whole model).
+    best = policy(checkpoint=True)
+    assert (best.best_only, best.save_freq, best.weights_only) == (True, "epoch", False)
+    assert (best.monitor, best.mode) == ("val_loss", "min")
+    assert best.place(3, 40) == (
+        "checkpoints",
+        "latest_checkpoint.keras",
+        "latest_checkpoint_metrics.json",
+    )
+    assert policy(has_validation=False, checkpoint="best").monitor == "loss"
+    assert policy(checkpoint="best", checkpoint_monitor="val_auc").mode == "max"
+    every = policy(checkpoint="epoch", checkpoint_save_weights_only=True)
+    assert every.best_only is False
+    assert every.place(3, 40) == (
+        "checkpoints/epoch_3",
+        "checkpoint.weights.h5",
+        "checkpoint_metrics.json",
+    )
+    steps = policy(checkpoint=True, checkpoint_save_best_only=False, checkpoint_save_freq=20)
+    assert steps.per_step == 20 and steps.monitor == "loss"
+    assert steps.place(3, 40)[0] == "checkpoints/global_step_40"
+    assert policy(checkpoint=True, checkpoint_save_best_only=False).per_step is None
 
 
 # Params ----------------------------------------------------------------------------------
@@ -300,4 +373,4 @@ def test_a_snapshot_model_saves_by_copying_and_loads_for_anything_else(
     np.testing.assert_allclose(stand_in.predict(x, verbose=0), model.predict(x, verbose=0))
     assert len(stand_in.layers) == len(model.layers)
     assert loads == [path]  # loaded once, on first use
-    snapshots.discard(path)
+    shutil.rmtree(os.path.dirname(path))
