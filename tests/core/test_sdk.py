@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,7 @@ def test_json_and_yaml_artifacts_in_a_sqlite_store(
     import numpy as np
 
     monkeypatch.chdir(tmp_path)  # artifacts of a SQLite store go to ./mlruns
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(tmp_path / "spool"))  # not the user's
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
 
     def log_artifacts(call: Call, result: object) -> None:
@@ -403,6 +405,7 @@ def test_snapshot_packaged_by_the_core_after_a_refit(
     from sklearn.linear_model import LinearRegression
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(tmp_path / "spool"))
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
 
     def log_model(call: Call, result: object) -> None:
@@ -418,7 +421,16 @@ def test_snapshot_packaged_by_the_core_after_a_refit(
     try:
         autolog.autolog(plugins=[SnapshotPlugin])
         LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 2.0, 4.0])
-        (logged,) = mlflow.search_logged_models(experiment_ids=["0"], output_format="list")
+        # The end of the run waits 5 s at most; on a busy machine the first model of a
+        # process may be packaged later and delivered from the run log: wait (bounded).
+        deadline = time.monotonic() + 60
+        while (
+            not (logged := mlflow.search_logged_models(experiment_ids=["0"], output_format="list"))
+            or str(logged[0].status) != "READY"
+        ):
+            assert time.monotonic() < deadline, f"no READY model after 60 s: {logged}"
+            time.sleep(0.2)
+        (logged,) = logged
         loaded = mlflow.sklearn.load_model(f"models:/{logged.model_id}")
         assert loaded.coef_ == pytest.approx([2.0])
     finally:
