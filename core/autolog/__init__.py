@@ -24,7 +24,14 @@ from autolog.plugin import (
     guard,
 )
 from autolog.safety import AutologWarning
-from autolog.sdk import flatten_params, lazy_subclass, log_dict
+from autolog.sdk import (
+    add_callback,
+    flatten_params,
+    lazy_subclass,
+    log_dict,
+    log_history,
+    snapshot,
+)
 
 if TYPE_CHECKING:
     from autolog.batching import BatchLogger
@@ -39,6 +46,7 @@ __all__ = [
     "PluginOptions",
     "RunSink",
     "__version__",
+    "add_callback",
     "autolog",
     "available_plugins",
     "disable",
@@ -46,6 +54,8 @@ __all__ = [
     "guard",
     "lazy_subclass",
     "log_dict",
+    "log_history",
+    "snapshot",
     "warm_up_models",
 ]
 

@@ -6,19 +6,34 @@
 - `flatten_params`: a params mapping, or a list of ``(key, value)`` pairs, as the flat
   ``{str: str}`` MLflow stores, nested dicts joined with a separator.
 - `log_dict`: a dict stored as a JSON or YAML artifact through `RunSink.log_text`.
+- `add_callback`: the plugin's callback appended to the call's ``callbacks`` argument,
+  in a new list (``None`` included), once.
+- `log_history`: per-iteration values a framework kept (``{"loss": [...]}``) logged at
+  their iteration as step, every n-th one.
+- `snapshot`: a loader for `RunSink.log_model` that returns the model as it was when the
+  hook ran, whatever the training code does to it afterwards.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import pickle
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from autolog.plugin import RunSink
+from autolog.plugin import Call, RunSink
 
-__all__ = ["LazySubclass", "flatten_params", "lazy_subclass", "log_dict"]
+__all__ = [
+    "LazySubclass",
+    "add_callback",
+    "flatten_params",
+    "lazy_subclass",
+    "log_dict",
+    "log_history",
+    "snapshot",
+]
 
 
 class LazySubclass:
@@ -208,3 +223,127 @@ def log_dict(sink: RunSink, dictionary: Mapping[str, Any], artifact_file: str) -
 
         text = yaml.safe_dump(json.loads(text), default_flow_style=False, sort_keys=False)
     sink.log_text(text, artifact_file)
+
+
+def add_callback(call: Call, callback: Any, argument: str = "callbacks") -> bool:
+    """Have the call run with ``callback`` appended to its callbacks; returns whether it was.
+
+    For a ``before`` hook of a framework that takes a list of callbacks (XGBoost, Keras,
+    Lightning, the Hugging Face ``Trainer``)::
+
+        autolog.add_callback(call, LoggingCallback(call.sink))
+
+    The call gets a new list: the caller's callbacks (none when the argument is ``None``
+    or left out), then ``callback``, last, so that it sees what theirs did at each step
+    (see the guide's "Callback order"). The caller's list is never changed.
+
+    Nothing is added, and ``False`` returned, when the list already holds an instance of
+    ``callback``'s class (a nested call, or the user added one by hand), or when the
+    argument is neither ``None`` nor a list or tuple: a framework's own container (Keras's
+    ``CallbackList``), which the framework uses as it is.
+
+    Raises ``KeyError`` (from `Call.replace`) when the wrapped function takes no argument
+    named ``argument``.
+    """
+    given = call.get(argument)
+    if given is None:
+        given = ()
+    elif not isinstance(given, (list, tuple)):
+        return False
+    if any(isinstance(existing, type(callback)) for existing in given):
+        return False
+    call.replace(argument, [*given, callback])
+    return True
+
+
+def log_history(
+    sink: RunSink,
+    history: Mapping[str, Sequence[Any] | None],
+    every_n_steps: int | None = None,
+    *,
+    first_step: int = 0,
+) -> None:
+    """Log per-iteration values a framework kept, each at its iteration as step.
+
+    ``history`` maps a metric name to its values in order: scikit-learn's ``loss_curve_``,
+    XGBoost's ``evals_result()`` flattened, a Keras ``History.history``. The i-th value is
+    logged at step ``first_step + i``. With ``every_n_steps`` (a plugin passes
+    ``call.options.log_every_n_steps``; ``None`` logs every value), only every n-th value
+    is logged, from the first, and always the last one, so the metric's latest value (the
+    one the runs table shows and the logged model is linked to) is the final one::
+
+        autolog.log_history(call.sink, {"loss": model.loss_curve_}, every_n_steps=2)
+        # loss_curve_ = [0.9, 0.5, 0.3, 0.2]: logged at steps 0, 2 and 3
+
+    A name whose values are ``None`` is skipped (an attribute this estimator lacks). The
+    values of one step go in one `RunSink.log_metrics` call. Raises ``ValueError`` for an
+    ``every_n_steps`` that is not ``None`` or an int >= 1, ``TypeError`` for a history
+    that is not a mapping of sequences (naming the metric).
+    """
+    if every_n_steps is not None and (
+        isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1
+    ):
+        # A plugin that gives 0 a meaning of its own (off, say) acts on it before calling.
+        raise ValueError(
+            f"log_history: every_n_steps must be None or an int >= 1, got {every_n_steps!r}"
+        )
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            f"log_history needs a mapping of metric names to values, got {type(history).__name__}"
+        )
+    every = every_n_steps or 1
+    by_step: dict[int, dict[str, Any]] = {}
+    for name, values in history.items():
+        if values is None:
+            continue
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+            raise TypeError(
+                f"log_history: the values of {name!r} must be a sequence, got {type(values).__name__}"
+            )
+        last = len(values) - 1  # -1 for no values: nothing to log
+        for i in [*range(0, last + 1, every), *([last] if last > 0 and last % every else [])]:
+            by_step.setdefault(i, {})[name] = values[i]
+    for i in sorted(by_step):
+        sink.log_metrics(by_step[i], step=first_step + i)
+
+
+class _Snapshot:
+    """The loader `snapshot` returns: unpickles the bytes taken when it was made."""
+
+    __slots__ = ("_data", "_kind")
+
+    def __init__(self, data: bytes, kind: str) -> None:
+        self._data = data
+        self._kind = kind
+
+    def __call__(self) -> Any:
+        return pickle.loads(self._data)
+
+    def __repr__(self) -> str:
+        return f"<snapshot of a {self._kind}, {len(self._data)} bytes>"
+
+
+def snapshot(model: Any) -> Callable[[], Any]:
+    """A ``loader`` for `RunSink.log_model`: the model as it is now, however it changes later.
+
+    The core packages a model on a background worker, after the hook returned; by then the
+    training code may have refit or changed the live object. ``snapshot`` pickles the model
+    at once, on the training thread, and returns a loader that unpickles a copy::
+
+        call.sink.log_model("sklearn", loader=autolog.snapshot(model))
+
+    Pickling costs a pass over the model: fine for what pickles quickly (scikit-learn
+    estimators, XGBoost boosters). A model best saved by its framework (a Keras model, a
+    large network) is written to a file instead, in a folder of its own, and handed over
+    with ``temp_dir`` (see `RunSink.log_model`). Raises ``TypeError`` naming the model's
+    type when it cannot be pickled.
+    """
+    kind = type(model).__qualname__
+    try:
+        data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise TypeError(
+            f"snapshot: a {kind} cannot be pickled ({exc}); save it with its framework into "
+            "a folder of its own and pass log_model a loader reading it, with temp_dir=folder"
+        ) from exc
+    return _Snapshot(data, kind)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -189,6 +190,7 @@ def test_json_and_yaml_artifacts_in_a_sqlite_store(
     import numpy as np
 
     monkeypatch.chdir(tmp_path)  # artifacts of a SQLite store go to ./mlruns
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(tmp_path / "spool"))  # not the user's
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
 
     def log_artifacts(call: Call, result: object) -> None:
@@ -221,3 +223,224 @@ def test_log_dict_refuses_what_is_not_a_mapping(store: MemoryStore) -> None:
     sink = store.open(None, {})
     with pytest.raises(TypeError, match="log_dict needs a mapping, got list"):
         autolog.log_dict(sink, [1, 2], "x.json")
+
+
+# add_callback ------------------------------------------------------------------------
+
+
+class _Marker:
+    """A plugin's callback (the toy framework calls callbacks as ``cb(epoch, logs)``)."""
+
+    def __init__(self, sink: object = None) -> None:
+        self.sink = sink
+
+    def __call__(self, epoch: int, logs: dict) -> None:
+        self.sink.log_metrics(logs, step=epoch)
+
+
+def _with_callback(store: MemoryStore) -> list[bool]:
+    """A plugin whose before hook adds a `_Marker`; returns what add_callback said."""
+    added: list[bool] = []
+
+    class CallbackPlugin(Plugin):
+        name = "toy_add_callback"
+        patches = (
+            Patch(
+                "toyfw.models:Trainer.fit",
+                before=lambda call: added.append(autolog.add_callback(call, _Marker(call.sink))),
+                owns_run=True,
+            ),
+        )
+
+    autolog.autolog(plugins=[CallbackPlugin])
+    return added
+
+
+def test_add_callback_appends_to_a_new_list(store: MemoryStore) -> None:
+    added = _with_callback(store)
+    import toyfw
+
+    model = toyfw.Model()
+    model.fit(1, epochs=2)  # callbacks=None: the list is ours alone
+    assert [type(cb) for cb in model.last_callbacks] == [_Marker]
+    assert store.last_run().metric_history("loss") == [(0, 1.0), (1, 0.5)]
+
+    seen: list[int] = []
+    theirs = [lambda epoch, logs: seen.append(epoch)]
+    model.fit(1, epochs=1, callbacks=theirs)  # positional or keyword: the same
+    assert model.last_callbacks[0] is theirs[0] and isinstance(model.last_callbacks[1], _Marker)
+    assert len(theirs) == 1 and seen == [0]  # the caller's list is left as it was
+    model.fit(1, 1, 1, (theirs[0],))  # a tuple: a new list too
+    assert isinstance(model.last_callbacks, list) and len(model.last_callbacks) == 2
+    assert added == [True, True, True]
+
+
+def test_add_callback_leaves_alone_what_it_cannot_extend(store: MemoryStore) -> None:
+    added = _with_callback(store)
+    import toyfw
+
+    model = toyfw.Model()
+    own = _Marker(store.open(None, {}))
+    model.fit(1, epochs=1, callbacks=[own])  # one of ours already there
+    assert model.last_callbacks == [own]
+
+    class CallbackList:  # a framework's own container, used as it is
+        def __iter__(self):
+            return iter(())
+
+    container = CallbackList()
+    model.fit(1, epochs=1, callbacks=container)
+    assert model.last_callbacks is container
+    assert added == [False, False]
+
+
+def test_add_callback_to_an_argument_the_function_lacks_is_refused() -> None:
+    import inspect
+
+    def train(params: dict) -> None: ...
+
+    signature = inspect.signature(train)
+    call = Call(
+        plugin=Plugin(),
+        patch=Patch("toyfw.models:train"),
+        instance=None,
+        bound=signature.bind({}),
+        signature=signature,
+        options=autolog.PluginOptions(),
+        sink=None,
+    )
+    with pytest.raises(KeyError, match="takes no argument named 'callbacks'"):
+        autolog.add_callback(call, _Marker())
+
+
+# log_history -------------------------------------------------------------------------
+
+
+def test_log_history_logs_each_value_at_its_iteration(store: MemoryStore) -> None:
+    sink = store.open(None, {})
+    autolog.log_history(sink, {"loss": [0.9, 0.5, 0.3], "val_loss": (1.0, 0.8), "acc": None})
+    (run,) = store.runs.values()
+    assert run.metric_history("loss") == [(0, 0.9), (1, 0.5), (2, 0.3)]
+    assert run.metric_history("val_loss") == [(0, 1.0), (1, 0.8)]
+    assert "acc" not in run.metrics  # None: an attribute this model lacks
+
+    autolog.log_history(sink, {"lr": [0.1, 0.05]}, first_step=1)
+    assert run.metric_history("lr") == [(1, 0.1), (2, 0.05)]
+    autolog.log_history(sink, {"empty": []})
+    assert "empty" not in run.metrics
+
+
+@pytest.mark.parametrize(
+    ("length", "every", "steps"),
+    [
+        (4, 2, [0, 2, 3]),  # every second value, and the last
+        (5, 2, [0, 2, 4]),  # the last is one of them
+        (5, 10, [0, 4]),
+        (1, 3, [0]),
+        (3, None, [0, 1, 2]),
+        (3, 1, [0, 1, 2]),
+    ],
+)
+def test_log_history_every_n_steps_keeps_the_first_and_the_last(
+    store: MemoryStore, length: int, every: int | None, steps: list[int]
+) -> None:
+    sink = store.open(None, {})
+    values = [float(i) for i in range(length)]
+    autolog.log_history(sink, {"loss": values}, every_n_steps=every)
+    (run,) = store.runs.values()
+    assert run.metric_history("loss") == [(s, values[s]) for s in steps]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(min_value=0, max_value=40), st.integers(min_value=1, max_value=12))
+def test_log_history_thins_like_log_every_n_steps(length: int, every: int) -> None:
+    from autolog.testing import capture
+
+    with capture() as store:
+        autolog.log_history(store.open(None, {}), {"m": list(range(length))}, every)
+        history = [step for step, _ in store.last_run().metric_history("m")]
+    expected = sorted({*range(0, length, every), *([length - 1] if length else [])})
+    assert history == expected
+
+
+@pytest.mark.parametrize(
+    ("history", "every", "error", "message"),
+    [
+        ({"loss": [1.0]}, 0, ValueError, "every_n_steps must be None or an int >= 1, got 0"),
+        ({"loss": [1.0]}, True, ValueError, "got True"),
+        ({"loss": [1.0]}, 2.0, ValueError, "got 2.0"),
+        ([("loss", [1.0])], None, TypeError, "needs a mapping of metric names"),
+        ({"loss": 0.5}, None, TypeError, "the values of 'loss' must be a sequence, got float"),
+        ({"loss": "0.5"}, None, TypeError, "the values of 'loss' must be a sequence, got str"),
+    ],
+)
+def test_log_history_refuses_bad_input_naming_it(
+    store: MemoryStore, history: object, every: object, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        autolog.log_history(store.open(None, {}), history, every)  # type: ignore[arg-type]
+
+
+# snapshot ----------------------------------------------------------------------------
+
+
+def test_snapshot_is_the_model_as_it_was_when_taken() -> None:
+    model = {"weights": [1.0, 2.0], "rounds": 3}
+    loader = autolog.snapshot(model)
+    model["weights"].append(99.0)  # training goes on changing the live object
+    model["rounds"] = 4
+    first = loader()
+    assert first == {"weights": [1.0, 2.0], "rounds": 3}
+    assert loader() == first and loader() is not first  # a fresh copy per call
+    assert repr(loader).startswith("<snapshot of a dict, ")
+
+
+def test_snapshot_packaged_by_the_core_after_a_refit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader runs on the worker, after the hook: the model is the one the hook saw."""
+    pytest.importorskip("sklearn")
+    import mlflow
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(tmp_path / "spool"))
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+
+    def log_model(call: Call, result: object) -> None:
+        call.sink.log_model("sklearn", loader=autolog.snapshot(call.instance))
+        call.instance.coef_ = np.array([99.0])  # changed before the worker packages it
+
+    class SnapshotPlugin(Plugin):
+        name = "toy_snapshot"
+        patches = (
+            Patch("sklearn.linear_model:LinearRegression.fit", owns_run=True, after=log_model),
+        )
+
+    try:
+        autolog.autolog(plugins=[SnapshotPlugin])
+        LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 2.0, 4.0])
+        # The end of the run waits 5 s at most; on a busy machine the first model of a
+        # process may be packaged later and delivered from the run log: wait (bounded).
+        deadline = time.monotonic() + 60
+        while (
+            not (logged := mlflow.search_logged_models(experiment_ids=["0"], output_format="list"))
+            or str(logged[0].status) != "READY"
+        ):
+            assert time.monotonic() < deadline, f"no READY model after 60 s: {logged}"
+            time.sleep(0.2)
+        (logged,) = logged
+        loaded = mlflow.sklearn.load_model(f"models:/{logged.model_id}")
+        assert loaded.coef_ == pytest.approx([2.0])
+    finally:
+        autolog.disable()
+        mlflow.set_tracking_uri(None)
+
+
+def test_what_cannot_be_pickled_is_refused_naming_its_type() -> None:
+    class Local:  # a class defined in a function cannot be pickled by reference
+        pass
+
+    with pytest.raises(TypeError, match=r"snapshot: a .*Local cannot be pickled .*temp_dir"):
+        autolog.snapshot(Local())

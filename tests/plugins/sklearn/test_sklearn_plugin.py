@@ -79,6 +79,9 @@ def test_cli_lists_it_with_its_distribution() -> None:
 def test_options_are_validated_by_the_core() -> None:
     with pytest.raises(TypeError, match="log_training_score"):
         autolog.autolog(frameworks=["sklearn"], sklearn={"log_score": False})
+    # 0 is a value a plugin may define; this one does not, and says so when configured.
+    with pytest.raises(TypeError, match="log_every_n_steps must be a positive int or None"):
+        autolog.autolog(frameworks=["sklearn"], sklearn={"log_every_n_steps": 0})
 
 
 # Conformance kit --------------------------------------------------------------------
@@ -150,11 +153,12 @@ def test_per_iteration_values_are_metrics_at_their_iteration(memory: Any, digits
         ]
     assert len(run.metric_history("train_score")) == hist.n_iter_ + 1  # and before the first
 
-    # log_every_n_steps thins them out, as it does for every plugin with steps.
+    # log_every_n_steps thins them out, as it does for every plugin with steps; the last
+    # value is kept, so the metric's latest value is the final one.
     autolog.autolog(frameworks=["sklearn"], log_models=False, log_every_n_steps=2)
-    boosted = GradientBoostingClassifier(n_estimators=5, max_depth=1, random_state=0).fit(X, y)
+    boosted = GradientBoostingClassifier(n_estimators=6, max_depth=1, random_state=0).fit(X, y)
     assert memory.last_run().metric_history("train_score") == [
-        (step, pytest.approx(boosted.train_score_[step])) for step in (0, 2, 4)
+        (step, pytest.approx(boosted.train_score_[step])) for step in (0, 2, 4, 5)
     ]
 
 

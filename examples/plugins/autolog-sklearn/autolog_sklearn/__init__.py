@@ -8,12 +8,12 @@ from __future__ import annotations
 
 # --8<-- [start:imports]
 import dataclasses
-import pickle
 from typing import Any
 
 import autolog
 from autolog import Call, Patch, Plugin, PluginOptions
 from autolog.mlflow_backend import steps_aside_for_mlflow
+from autolog.options import check_log_every_n_steps
 
 # --8<-- [end:imports]
 
@@ -51,6 +51,9 @@ class SklearnOptions(PluginOptions):
     # score() re-predicts the whole training set: turn it off for huge data.
     log_training_score: bool = True
 
+    def __post_init__(self) -> None:
+        check_log_every_n_steps(self.log_every_n_steps)  # None or >= 1: 0 means nothing here
+
 
 # --8<-- [end:options]
 
@@ -79,10 +82,8 @@ def log_results(call: Call, result: Any) -> None:
     """After a successful ``fit``: curves, scores, search results, the model, importances."""
     estimator, sink, options = call.instance, call.sink, call.options
     X, y = call.get("X"), call.get("y")
-    for attribute, metric in CURVES.items():
-        curve = getattr(estimator, attribute, None)
-        for step in range(0, 0 if curve is None else len(curve), options.log_every_n_steps or 1):
-            sink.log_metric(metric, curve[step], step=step)
+    curves = {m: getattr(estimator, a) for a, m in CURVES.items() if hasattr(estimator, a)}
+    autolog.log_history(sink, curves, options.log_every_n_steps)  # every n-th and the last
     if options.log_training_score and y is not None and hasattr(estimator, "score"):
         sink.log_metric("training_score", estimator.score(X, y))
     if hasattr(estimator, "best_params_"):  # GridSearchCV, RandomizedSearchCV
@@ -91,12 +92,11 @@ def log_results(call: Call, result: Any) -> None:
     if hasattr(estimator, "best_score_"):  # not with a callable refit
         sink.log_metric("best_cv_score", estimator.best_score_)
     if options.log_models:
-        # Snapshot now: the core packages the model off-thread, and the user may refit
-        # the same estimator object before that happens.
-        snapshot = pickle.dumps(estimator)
         sink.log_model(
             "sklearn",
-            loader=lambda: pickle.loads(snapshot),
+            # Pickled now: the core packages the model off-thread, and the user may refit
+            # the same estimator object before that happens.
+            loader=autolog.snapshot(estimator),
             # As mlflow.sklearn.autolog does: skops, MLflow's default, refuses many
             # estimators (all trees) unless their types are allow-listed.
             serialization_format="cloudpickle",
