@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from autolog import safety, warmup
+from autolog import safety, session, warmup
 from autolog.redaction import redact_mapping, redact_value
 
 if TYPE_CHECKING:
@@ -211,7 +211,7 @@ class MlflowSink:
         # with close(), and the user knows where those are.
         if self._system_metrics is not None:
             self._system_metrics.stop()  # its last values are queued before the end
-        self.logger.end_run(status, timeout)
+        self.logger.end_run(status, timeout, patience=_patience(timeout))
         run_id = self.logger.run_id
         if run_id is None or safety.silent():
             return  # a run still waiting in the spool: the exit line tells about it
@@ -223,13 +223,19 @@ class MlflowSink:
     def close(self, timeout: float | None = None) -> None:
         if self._system_metrics is not None:
             self._system_metrics.stop()
-        self.logger.close(timeout)
+        self.logger.close(timeout, patience=_patience(timeout))
 
     def same_run(self) -> MlflowSink:
         """A new sink for this sink's run, even one the store has not created yet."""
         from autolog.batching import BatchLogger
 
         return MlflowSink(BatchLogger.same_run(self.logger))
+
+
+def _patience(timeout: float | None) -> float:
+    """How long the end of a call's run may wait for a store that keeps answering: the
+    ``timeout`` counts from the last sign of progress (`session.END_OF_RUN_TIMEOUT`)."""
+    return 0.0 if timeout is None else max(timeout, session.END_OF_RUN_PATIENCE)
 
 
 def where_to_look(run_id: str, status: str, tracking_uri: str) -> str:

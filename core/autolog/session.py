@@ -35,7 +35,11 @@ __all__ = [
 class ManagedSink(RunSink, Protocol):
     """A run sink that the session can also end, or let go of."""
 
-    def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None: ...
+    def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
+        """Flush, then end a run this sink created. With a ``timeout``, the wait ends
+        once the store has made no progress for that long (`END_OF_RUN_TIMEOUT`); what
+        is left is delivered from the run log."""
+        ...
 
     def close(self, timeout: float | None = None) -> None:
         """Flush, then let go of a run this sink did not create; the run stays open."""
@@ -62,8 +66,13 @@ class RunBackend(Protocol):
         ...
 
 
-#: Seconds the end of a run waits for the tracking store before spooling what is left.
+#: Seconds the end of a run waits for the tracking store before spooling what is left,
+#: counted from the last sign of progress: while its requests keep completing (or a model
+#: is being packaged) the wait goes on, up to `END_OF_RUN_PATIENCE` in all, so that a run
+#: is complete in the store when the call returns, as with MLflow's own autologging.
 END_OF_RUN_TIMEOUT = 5.0
+#: The longest the end of a run waits for a store that keeps answering (seconds).
+END_OF_RUN_PATIENCE = 60.0
 
 
 @dataclass

@@ -300,3 +300,73 @@ def test_a_model_logged_while_the_store_is_down_becomes_a_logged_model_with_sync
     assert np.allclose(loaded.predict(x), model.predict(x))
     assert [o.model_id for o in run.outputs.model_outputs] == [logged.model_id]
     assert [m.key for m in logged.metrics or []] == ["score"]
+
+
+def test_a_model_that_takes_long_to_package_is_in_the_store_when_the_run_ends(
+    tracking: MlflowClient,
+) -> None:
+    """The end of a call's run waits `END_OF_RUN_TIMEOUT` from the last sign of progress,
+    not from its start: a model whose packaging outlasts it (a busy machine, a big model)
+    is in the store, loadable, when the run's end returns, as with MLflow's autolog."""
+    import time
+
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    from autolog import session
+    from autolog.mlflow_backend import MlflowBackend
+
+    x = np.arange(20, dtype="float64").reshape(10, 2)
+    model = LinearRegression().fit(x, x.sum(axis=1))
+
+    def slow_loader() -> LinearRegression:
+        time.sleep(session.END_OF_RUN_TIMEOUT + 2)
+        return model
+
+    sink = MlflowBackend().open(None, {})
+    sink.log_metric("score", 1.0, step=0)
+    sink.log_model("sklearn", slow_loader, "model", input_example=x[:2])
+    began = time.monotonic()
+    sink.end_run("FINISHED", timeout=session.END_OF_RUN_TIMEOUT)
+    assert time.monotonic() - began > session.END_OF_RUN_TIMEOUT  # it did wait past it
+    (run,) = all_runs(tracking)
+    assert run.info.status == "FINISHED"
+    [logged] = tracking.search_logged_models(experiment_ids=["0"])
+    assert logged.source_run_id == run.info.run_id
+    loaded = mlflow.sklearn.load_model(f"models:/{logged.model_id}")
+    assert np.allclose(loaded.predict(x), model.predict(x))
+
+
+def test_the_end_of_a_run_gives_up_on_a_store_that_stops_answering(
+    tracking: MlflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Patience is for a store that answers: once a request hangs, the end of the run
+    waits `END_OF_RUN_TIMEOUT` without progress, leaves the rest to the run log and
+    returns, however long the request would hang."""
+    import threading
+    import time
+
+    from autolog import session
+    from autolog.batching import transport
+    from autolog.mlflow_backend import MlflowBackend
+
+    release = threading.Event()
+    original = transport.send_chunk
+
+    def hanging(*args: Any, **kwargs: Any) -> Any:
+        release.wait(120)
+        return original(*args, **kwargs)
+
+    sink = MlflowBackend().open(None, {})
+    sink.log_metric("score", 1.0, step=0)
+    sink.send_pending()
+    time.sleep(0.5)  # the run is created; the metric's request is the one that hangs
+    monkeypatch.setattr(transport, "send_chunk", hanging)
+    sink.log_metric("score", 2.0, step=1)
+    began = time.monotonic()
+    try:
+        sink.end_run("FINISHED", timeout=session.END_OF_RUN_TIMEOUT)
+        waited = time.monotonic() - began
+    finally:
+        release.set()
+    assert session.END_OF_RUN_TIMEOUT <= waited < session.END_OF_RUN_TIMEOUT + 5

@@ -533,11 +533,19 @@ class BatchLogger:
         except Exception as exc:
             self._bug("send_pending", exc)
 
-    def end_run(self, status: str = "FINISHED", timeout: float | None = None) -> None:
+    def end_run(
+        self, status: str = "FINISHED", timeout: float | None = None, *, patience: float = 0.0
+    ) -> None:
         """Flush, and mark the run terminated (spooled if undeliverable).
 
         The end goes out once everything before it is sent; with a server it need not
         wait for the answers to the last metric requests and uploads.
+
+        With a ``timeout`` (s), what is not delivered by then is spooled. A ``patience``
+        longer than it lets the wait go on past ``timeout`` for as long as the run's
+        delivery is moving (an operation finished within the last ``timeout`` seconds,
+        or local work such as packaging a model is running), up to ``patience`` seconds
+        in all; a store seen failing still ends the wait at once.
 
         The logger accepts nothing afterwards.
         """
@@ -550,24 +558,25 @@ class BatchLogger:
             self._control(EndOp(status, _now_ms()))
             barrier = self._control(Barrier(final=True, close=True))
             self._closed = True
-            self._wait(barrier, timeout)
+            self._wait(barrier, timeout, patience)
         except Exception as exc:
             self._bug("end_run", exc)
         self._raise_background_errors()
         return None
 
-    def close(self, timeout: float | None = None) -> None:
+    def close(self, timeout: float | None = None, *, patience: float = 0.0) -> None:
         """Flush and stop accepting data. Does not end the run.
 
         With a ``timeout`` (s), what is still not delivered by then is spooled, as with
-        `flush`. A closed logger no longer costs the flusher anything.
+        `flush`; ``patience`` as for `end_run`. A closed logger no longer costs the
+        flusher anything.
         """
         try:
             if self._closed:
                 return None
             barrier = self._control(Barrier(final=True, close=True))
             self._closed = True
-            self._wait(barrier, timeout)
+            self._wait(barrier, timeout, patience)
         except Exception as exc:
             self._bug("close", exc)
         self._raise_background_errors()
@@ -595,7 +604,7 @@ class BatchLogger:
         ENGINE.nudge(self._state)
         return op
 
-    def _wait(self, barrier: Barrier, timeout: float | None) -> None:
+    def _wait(self, barrier: Barrier, timeout: float | None, patience: float = 0.0) -> None:
         if flusher.in_worker_thread():
             return  # called from submitted work: it cannot wait for itself
         state = self._state
@@ -603,28 +612,30 @@ class BatchLogger:
             while not barrier.done.wait(1.0):
                 ENGINE.ensure_started(state)
             return
-        if not self._wait_while_worthwhile(barrier, timeout):
+        if not self._wait_while_worthwhile(barrier, timeout, patience):
             state.force_spool = True
             state.abort_requests()
             ENGINE.wake.set()
             # A short grace for the flusher to move what is left into the spool.
             barrier.done.wait(2.0)
 
-    def _wait_while_worthwhile(self, barrier: Barrier, timeout: float) -> bool:
+    def _wait_while_worthwhile(self, barrier: Barrier, timeout: float, patience: float) -> bool:
         """Wait for ``barrier`` up to ``timeout``; ``False`` to give up and spool.
 
         While the store is failing (the run spools, or a request has just failed), the
         rest would only wait for retries or a hung connection; after an internal error of
         the batching layer for this run, for work that may never be done. Either way,
-        give up after `FAILING_STORE_WAIT` instead of the whole ``timeout``.
+        give up after `FAILING_STORE_WAIT` instead of the whole ``timeout``. With a
+        ``patience`` past ``timeout``, a wait whose delivery is still moving goes on (a
+        model that takes 8 s to package on a busy machine is in the store when ``fit``
+        returns), and one that has stalled for ``timeout`` seconds ends.
         """
         state = self._state
+        timeout = max(0.0, timeout)
         began = time.monotonic()
-        deadline = began + max(0.0, timeout)
-        while not barrier.done.wait(min(_WAIT_SLICE, max(0.0, deadline - time.monotonic()))):
+        last_call = began + max(timeout, patience)
+        while not barrier.done.wait(_WAIT_SLICE):
             now = time.monotonic()
-            if now >= deadline:
-                return False
             failing = (
                 state.spooling
                 or state.last_failure > began - FAILING_STORE_WAIT
@@ -632,7 +643,20 @@ class BatchLogger:
             )
             if failing and now - began >= FAILING_STORE_WAIT:
                 return False
+            if now >= last_call:
+                return False
+            if now - began >= timeout and not self._moving(now, timeout):
+                return False
         return True
+
+    def _moving(self, now: float, window: float) -> bool:
+        """Whether the run's delivery moves: an operation finished within ``window``
+        seconds, or local work (a model being packaged) is running now."""
+        state = self._state
+        if now - state.last_progress < window:
+            return True
+        with ENGINE.lock:  # the in-flight set is the engine's, changed under its lock
+            return any(isinstance(op, SubmitOp) for op in state.inflight)
 
     def _bad(self, kind: str, key: object, reason: str) -> None:
         self._inbox.append((BAD, kind, key, reason))

@@ -13,6 +13,7 @@ as one when they fit in one; full requests to a local store wait for the flush i
 from __future__ import annotations
 
 import contextlib
+import time
 
 from autolog.batching.engine import EngineCore
 from autolog.batching.state import (
@@ -162,6 +163,7 @@ class Scheduler(EngineCore):
 
     def _finish(self, run: RunState, op: Op) -> None:
         run.inflight.discard(op)
+        run.last_progress = time.monotonic()
         if op.ordered:
             run.ordered_inflight = False
         if isinstance(op, ReplayOp):

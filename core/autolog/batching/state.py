@@ -247,6 +247,7 @@ class RunState:
     retry_wake: Annotated[threading.Event, SHARED]
     ending_at: Annotated[float, SHARED]
     last_failure: Annotated[float, SHARED]
+    last_progress: Annotated[float, SHARED]
     failing: Annotated[bool, SHARED]
     closed: Annotated[bool, LOCKED]
     errors: Annotated[list[BaseException], SHARED]
@@ -332,6 +333,7 @@ class RunState:
         self.retry_wake = threading.Event()  # ends retry backoff sleeps (see `Retry.wake`)
         self.ending_at = math.inf  # set by the flusher when the final barrier arrives
         self.last_failure = -math.inf  # when a request to the store last failed
+        self.last_progress = time.monotonic()  # when an operation of the run last finished
         # A request failed and none has succeeded since: one request at a time until one
         # does, so an outage is probed by one retrying request, not by max_in_flight.
         self.failing = False
