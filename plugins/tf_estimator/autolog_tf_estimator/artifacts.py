@@ -19,9 +19,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 from autolog.plugin import RunSink
+from autolog_tf_estimator import examples
 from autolog_tf_estimator.summaries import EVENT_FILE_GLOB
 
 __all__ = [
@@ -95,15 +97,18 @@ def log_event_files(sink: RunSink, model_dir: str) -> int:
     return count
 
 
-def log_saved_model(sink: RunSink, export_dir: str | bytes) -> str:
+def log_saved_model(
+    sink: RunSink, export_dir: str | bytes, *, rows: Mapping[str, Any] | None = None
+) -> str:
     """Log an exported SavedModel as the run's tensorflow-flavor MLflow model.
 
     The core packages it on its worker (`autolog.models`): one copy, in the LoggedModel's
     artifacts, loadable with ``mlflow.tensorflow.load_model("models:/<id>")`` (the serving
     signature's function) and with pyfunc (a dict of arrays, or a DataFrame, keyed by the
     signature's input names). Its signature is read from the export's own signature def
-    (the protobuf only, no graph is loaded). Returns the export's version: the timestamped
-    directory name Estimator chose.
+    (the protobuf only, no graph is loaded). ``rows`` (training's first feature rows, by
+    name) become its input example when they fit that signature. Returns the export's
+    version: the timestamped directory name Estimator chose.
     """
     path = os.fsdecode(export_dir)
     version = _basename(path)
@@ -124,6 +129,7 @@ def log_saved_model(sink: RunSink, export_dir: str | bytes) -> str:
         tf_signature_def_key=key,
         tf_meta_graph_tags=tags,
         signature=signature,
+        input_example=examples.input_example(rows, signature),
         requirements=("tensorflow", "tensorflow-estimator"),
         temp_dir=folder,  # the sink's from now on: deleted once the model is packaged
     )

@@ -9,7 +9,10 @@ arguments and will flush and end the run afterwards.
   checkpoint and (optionally) the event files.
 - ``evaluate``: the returned metrics as ``eval_<name>`` at step = global step.
 - ``export_saved_model`` (and its siblings): the exported SavedModel, as the run's
-  tensorflow-flavor MLflow model.
+  tensorflow-flavor MLflow model, with the first rows the last ``train`` read as its input
+  example when they fit the serving signature (:mod:`autolog_tf_estimator.examples`).
+- ``Estimator._call_model_fn``: only inside the calls above; when ``train`` builds its
+  graph, the features handed to the ``model_fn`` are kept for that example.
 - ``train_and_evaluate``: the specs as params; the ``train``/``evaluate``/export calls it
   makes join its run and log themselves.
 """
@@ -21,7 +24,7 @@ import time
 from typing import Any
 
 from autolog.plugin import Call, RunSink
-from autolog_tf_estimator import artifacts
+from autolog_tf_estimator import artifacts, examples
 from autolog_tf_estimator.hooks import LOSS_METRIC, make_loss_hook
 from autolog_tf_estimator.options import EstimatorOptions
 from autolog_tf_estimator.params import estimator_params, format_value
@@ -35,6 +38,7 @@ __all__ = [
     "after_train",
     "before_evaluate",
     "before_export",
+    "before_model_fn",
     "before_train",
     "before_train_and_evaluate",
     "eval_metric_prefix",
@@ -64,8 +68,10 @@ def before_train(call: Call) -> None:
     every = loss_every_n_steps(options, getattr(estimator, "config", None))
     call.state["tail"] = tail
     call.state["loss_hook"] = every > 0
-    if every > 0:
-        live = _LiveSummaries(sink, tail) if tail is not None else None
+    # The model's input example: the first step's rows, for an export to come.
+    sample = examples.arm(estimator) if options.log_models else None
+    if every > 0 or sample is not None:
+        live = _LiveSummaries(sink, tail) if tail is not None and every > 0 else None
         hook = make_loss_hook(
             sink,
             every,
@@ -73,6 +79,7 @@ def before_train(call: Call) -> None:
             on_end=None if live is None else live.drain,
             steps=call.get("steps"),
             max_steps=call.get("max_steps"),
+            sample=sample,
         )
         # A new list: the caller's own list (or tuple) is never touched.
         call.replace("hooks", [*(call.get("hooks") or ()), hook])
@@ -82,6 +89,7 @@ def after_train(call: Call, result: Any) -> None:
     sink = _sink(call)
     estimator = call.instance
     options = _options(call)
+    examples.disarm(estimator)
     _drain_summaries(call)
     if options.log_models and options.log_checkpoint:
         prefix = artifacts.log_checkpoint(sink, estimator.model_dir)
@@ -95,6 +103,7 @@ def on_train_error(call: Call, exc: BaseException) -> None:
     # What training wrote before it failed is what explains the failure. Estimator's
     # summary writer flushes only when training ends well: flush it before reading.
     options = _options(call)
+    examples.disarm(call.instance)
     if call.state.get("tail") is not None or options.log_tensorboard:
         flush_cached_writer(call.instance.model_dir)
     _drain_summaries(call)
@@ -110,6 +119,12 @@ def loss_every_n_steps(options: EstimatorOptions, config: Any) -> int:
     if isinstance(configured, int) and configured > 0:
         return configured
     return _DEFAULT_LOSS_EVERY_N_STEPS
+
+
+def before_model_fn(call: Call) -> None:
+    # Graph building of a train (evaluate and export build graphs too: not their features).
+    if call.get("mode") == "train":
+        examples.watch(call.instance, call.get("features"))
 
 
 class _LiveSummaries:
@@ -195,7 +210,7 @@ def after_export(call: Call, result: Any) -> None:
     if not _options(call).log_models or not result:
         return
     sink = _sink(call)
-    version = artifacts.log_saved_model(sink, result)
+    version = artifacts.log_saved_model(sink, result, rows=examples.rows_for(call.instance))
     sink.set_tag(SAVED_MODEL_TAG, version)
 
 

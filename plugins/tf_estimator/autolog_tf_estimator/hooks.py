@@ -14,6 +14,13 @@ right when other workers advance the step too (asynchronous parameter-server tra
 On steps that are not due the hook fetches nothing, so the session call is exactly the one
 Estimator would have made; on due steps it adds the loss, which the loop fetches anyway.
 
+Given a `FeatureSample` (with ``log_models`` on), the hook also fetches the first rows of the
+features on the training's first step, in the same ``session.run`` (the batch that step
+trains on, so the input is read no more than without autolog). That first step goes through
+methods set on the instance in ``begin``, which remove themselves: every later step runs the
+class's methods, exactly as without a sample. With a sample and ``every_n_steps=0`` the
+hook only takes those rows.
+
 When ``train`` was given ``steps`` or ``max_steps`` the hook knows which step is the last,
 and right after it asks the sink to send what is buffered: the last values then reach the
 store while Estimator still saves its final checkpoint and closes the session, rather than
@@ -30,9 +37,12 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from autolog.plugin import RunSink, guard
+
+if TYPE_CHECKING:
+    from autolog_tf_estimator.examples import FeatureSample
 
 __all__ = ["LOSS_METRIC", "RESYNC_SECS", "make_loss_hook"]
 
@@ -70,6 +80,7 @@ def make_loss_hook(
     on_end: EndCallback | None = None,
     steps: int | None = None,
     max_steps: int | None = None,
+    sample: FeatureSample | None = None,
 ) -> Any:
     """A ``tf.estimator.SessionRunHook`` logging ``loss`` into ``sink`` every N steps.
 
@@ -77,9 +88,10 @@ def make_loss_hook(
     handler uses it to pick up newly written summaries while training goes on.
     ``on_end()`` runs when the session ends, after Estimator's own hooks have written
     their last summaries. ``steps``/``max_steps`` are ``train``'s: they tell the hook
-    where training stops.
+    where training stops. ``sample``: record the first step's feature rows into it (the
+    model's input example); then ``every_n_steps`` may be 0, for no loss at all.
     """
-    return _hook_class()(sink, every_n_steps, on_logged, on_end, steps, max_steps)
+    return _hook_class()(sink, every_n_steps, on_logged, on_end, steps, max_steps, sample)
 
 
 @functools.cache
@@ -97,8 +109,9 @@ def _hook_class() -> type:
             on_end: EndCallback | None,
             steps: int | None,
             max_steps: int | None,
+            sample: FeatureSample | None = None,
         ) -> None:
-            if every_n_steps < 1:
+            if every_n_steps < (0 if sample is not None else 1):
                 raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
             self._sink = sink
             self._steps = steps
@@ -114,9 +127,15 @@ def _hook_class() -> type:
             self._next_sync = 0.0
             self._pending = False
             self._fetch: Any = None
+            self._sample = sample
+            self._sample_fetch: Any = None
 
         @_guarded
         def begin(self) -> None:
+            if self._sample is not None:
+                self._begin_sample()
+            if self._every < 1:
+                return
             losses = tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.LOSSES)
             self._global_step = _global_step_read()
             # Estimator appends the EstimatorSpec's loss last; a model_fn's own
@@ -124,6 +143,40 @@ def _hook_class() -> type:
             self._loss = losses[-1] if losses and self._global_step is not None else None
             if self._loss is not None:
                 self._fetch = tf.compat.v1.train.SessionRunArgs(self._loss)
+
+        def _begin_sample(self) -> None:
+            assert self._sample is not None
+            with guard(PLUGIN, "input example"):
+                self._sample_fetch = self._sample.take_fetches()
+                if self._sample_fetch is not None:
+                    # Instance attributes shadow the class's methods for the first step.
+                    self.before_run = self._first_before_run
+                    self.after_run = self._first_after_run
+
+        def _first_before_run(self, run_context: Any) -> Any:
+            del self.before_run  # later steps: the class's before_run
+            args = type(self).before_run(self, run_context)
+            fetches = {"example": self._sample_fetch}
+            if args is not None:
+                fetches["loss"] = args.fetches
+            return tf.compat.v1.train.SessionRunArgs(fetches)
+
+        def _first_after_run(self, run_context: Any, run_values: Any) -> None:
+            del self.after_run  # later steps: the class's after_run
+            results = run_values.results or {}
+            self._sample_fetch = None
+            with guard(PLUGIN, "input example"):
+                assert self._sample is not None
+                self._sample.record(results["example"])
+            type(self).after_run(
+                self,
+                run_context,
+                tf.compat.v1.train.SessionRunValues(
+                    results=results.get("loss"),
+                    options=run_values.options,
+                    run_metadata=run_values.run_metadata,
+                ),
+            )
 
         @_guarded
         def after_create_session(self, session: Any, coord: Any) -> None:

@@ -11,6 +11,9 @@ Targets:
 - ``train_and_evaluate`` is a function that the public API modules re-export by name
   (``tf.estimator`` is ``...api._v2.estimator``), so the defining module and each export
   module is a target of its own. Whichever name the user calls, nesting makes it log once.
+- ``Estimator._call_model_fn`` (private, but the one place every Estimator hands the
+  ``model_fn`` its features, unchanged since TF 1.x) only runs hooks inside the calls above
+  (no ``owns_run``): a ``train`` keeps the features it trains on, for the input example.
 """
 
 from __future__ import annotations
@@ -88,6 +91,12 @@ class EstimatorPlugin(Plugin):
             owns_run=True,
             reuse_instance_run=True,  # evaluate after train: same run
             nested="join",  # evaluations inside train_and_evaluate: its run
+        ),
+        Patch(
+            f"{_ESTIMATOR}._call_model_fn",
+            before=handlers.before_model_fn,
+            nested="join",
+            optional=True,  # private: a release without it only loses the input example
         ),
         _export_patch("export_saved_model", optional=False),
         _export_patch("experimental_export_all_saved_models", optional=True),

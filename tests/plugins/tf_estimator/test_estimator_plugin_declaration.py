@@ -39,7 +39,10 @@ def test_declaration() -> None:
     # Re-exports of train_and_evaluate differ per release: never an error when absent.
     exports = [p for p in EstimatorPlugin.patches if p.target.endswith(":train_and_evaluate")]
     assert sum(not p.optional for p in exports) == 1
-    assert all(p.owns_run for p in EstimatorPlugin.patches)
+    # Every public entry point owns a run; the private model_fn call only joins one.
+    (inner,) = [p for p in EstimatorPlugin.patches if not p.owns_run]
+    assert inner.target == f"{estimator}._call_model_fn"
+    assert inner.nested == "join" and inner.optional
 
 
 def test_options_defaults_and_validation() -> None:
