@@ -9,6 +9,8 @@ import pytest
 
 pytest.importorskip("tensorflow_estimator")
 
+import numpy as np
+
 pytestmark = pytest.mark.tf215
 
 
@@ -25,6 +27,7 @@ def test_canned_train_and_evaluate_is_one_run(
     input_fn: Any,
     serving_input_fn: Any,
     artifact_dir: Any,
+    data: Any,
     tmp_path: Path,
 ) -> None:
     enable()
@@ -58,6 +61,10 @@ def test_canned_train_and_evaluate_is_one_run(
     versions = [Path(model["model"]).name for model in run.models]
     assert len(versions) == 2 and {m["flavor"] for m in run.models} == {"tensorflow"}
     assert run.tags["autolog.tf_estimator.saved_model"] == max(versions)
+    # Each export's input example: the first rows the training step read.
+    x = data[0]
+    for model in run.models:
+        np.testing.assert_array_equal(model["input_example"]["x"], x[:5])
     # The second evaluation came after the first export: its values measure that model.
     assert run.model_metrics["eval_loss"] == pytest.approx(float(metrics["loss"]))
     assert run.tags["autolog.tf_estimator.checkpoint"] == "checkpoint/model.ckpt-20"
