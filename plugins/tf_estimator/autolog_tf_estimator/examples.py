@@ -26,7 +26,6 @@ a debug line; whatever fails, training goes on.
 from __future__ import annotations
 
 import logging
-import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -49,7 +48,6 @@ MAX_ROWS = 5
 SINGLE_FEATURE_NAME = "feature"
 
 _samples: weakref.WeakKeyDictionary[Any, FeatureSample] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
 
 
 class FeatureSample:
@@ -105,11 +103,11 @@ class FeatureSample:
 
 def arm(estimator: Any) -> FeatureSample | None:
     """Have the next training graph of ``estimator`` record its features; its sample."""
+    # Called on the thread that trains (one train per estimator at a time): no lock.
     try:
-        with _lock:
-            sample = _samples.get(estimator)
-            if sample is None:
-                sample = _samples[estimator] = FeatureSample()
+        sample = _samples.get(estimator)
+        if sample is None:
+            sample = _samples[estimator] = FeatureSample()
     except TypeError:  # an estimator that cannot be weakly referenced
         return None
     sample.armed = True
