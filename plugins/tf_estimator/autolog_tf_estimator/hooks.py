@@ -154,7 +154,6 @@ def _hook_class() -> type:
                     self.after_run = self._first_after_run
 
         def _first_before_run(self, run_context: Any) -> Any:
-            del self.before_run  # later steps: the class's before_run
             args = type(self).before_run(self, run_context)
             fetches = {"example": self._sample_fetch}
             if args is not None:
@@ -162,8 +161,11 @@ def _hook_class() -> type:
             return tf.compat.v1.train.SessionRunArgs(fetches)
 
         def _first_after_run(self, run_context: Any, run_values: Any) -> None:
-            del self.after_run  # later steps: the class's after_run
-            results = run_values.results or {}
+            # Both removed here, once a step has run with the example fetch (a step that
+            # raised, and that a recoverable session retries, has not): later steps run
+            # the class's methods.
+            del self.before_run, self.after_run
+            results = run_values.results
             self._sample_fetch = None
             with guard(PLUGIN, "input example"):
                 assert self._sample is not None

@@ -337,3 +337,28 @@ def test_rows_fit_a_signature_of_the_same_names_dtypes_and_shapes(
 
 def test_no_rows_no_example() -> None:
     assert examples.input_example(None, _signature(("x", "float32", [-1, 2]))) is None
+
+
+def test_a_failing_sample_never_breaks_training(
+    tf: Any,
+    enable: Any,
+    store: Any,
+    feature_columns: list[Any],
+    input_fn: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def explode(self: Any, values: Any) -> None:
+        raise MemoryError("no room for five rows") from None
+
+    monkeypatch.delenv("AUTOLOG_TESTING", raising=False)
+    monkeypatch.setattr(examples.FeatureSample, "record", explode)
+    enable()
+    est = tf.estimator.LinearClassifier(feature_columns, model_dir=str(tmp_path / "linear"))
+    with pytest.warns(AutologWarning, match="tf_estimator.*input example"):
+        est.train(input_fn(), steps=4)
+    assert est.get_variable_value("global_step") == 4
+    (run,) = store.runs.values()
+    assert run.status == "FINISHED"
+    assert [step for step, _ in run.metric_history("loss")] == [1]  # the loss hook went on
+    assert examples.rows_for(est) is None
