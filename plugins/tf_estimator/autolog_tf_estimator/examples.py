@@ -18,9 +18,9 @@ training's *first* step consumed, in the same ``session.run`` as that step:
    (``build_raw_serving_input_receiver_fn``) exports.
 
 The rows stay in memory with the estimator object (a weak reference: nothing is kept
-once the estimator is gone); the next ``train`` on it replaces them. Anything that cannot
-be described cheaply (sparse or ragged features, strings, a non-tensor) is left out, with
-a debug line; whatever fails, training goes on.
+once the estimator is gone); the first step of its next ``train`` replaces them. Anything
+that cannot be described cheaply (sparse or ragged features, strings, a non-tensor) is
+left out, with a debug line; whatever fails, training goes on.
 """
 
 from __future__ import annotations
