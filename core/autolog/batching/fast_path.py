@@ -1,11 +1,14 @@
 """Whether the store writers may take their fast paths, which rely on MLflow's internals.
 
-The SQL bulk writer (`autolog.batching.sql_bulk`) writes MLflow's tables directly, and the
-REST writer (`autolog.batching.rest`) builds ``log_batch`` bodies itself: both are tested
-to write the same rows as MLflow's public client, but only against the MLflow versions
-CI installs. Outside that range, or with ``AUTOLOG_FAST_PATH=0``, every write goes through
-``MlflowClient``: slower, never wrong. The installed version is read from distribution
-metadata, so asking never imports MLflow.
+The SQL writer (`autolog.batching.stores.sql`) writes MLflow's tables directly, and the
+REST writer (`autolog.batching.stores.rest`) sends single-attempt requests with
+``log_batch`` bodies it builds itself: both are tested to write the same rows as MLflow's
+public client, but only against the MLflow versions CI installs. Outside that range, or
+with ``AUTOLOG_FAST_PATH=0``, every write goes through ``MlflowClient`` (the reference
+writer, `autolog.batching.stores.client`): slower, never wrong. The installed version is
+read from distribution metadata, so asking never imports MLflow. The writer of a store is
+chosen once (`autolog.batching.stores.writer_for`), so the switch applies to stores first
+written after it is set.
 """
 
 from __future__ import annotations
