@@ -34,8 +34,8 @@ def test_the_mlflows_ci_installs_are_inside_the_tested_range() -> None:
     assert fast_path.mlflow_version() in fast_path.TESTED_MLFLOW  # this environment's
     # The lowest pin is the floor pyproject.toml declares, wherever it is declared.
     pyproject = (ROOT / "pyproject.toml").read_text()
-    floors = set(re.findall(r'"mlflow>=([^",]+)', pyproject))
-    assert floors == {str(pins["MLFLOW_LOWEST"])}, f"pyproject.toml's floors: {floors}"
+    floors = {Version(floor) for floor in re.findall(r'"mlflow>=([^",]+)', pyproject)}
+    assert floors == {pins["MLFLOW_LOWEST"]}, f"pyproject.toml's floors: {floors}"
     newest = pins["MLFLOW"]
     tested = SpecifierSet(f">={pins['MLFLOW_LOWEST']},<{newest.major}.{newest.minor + 1}")
     assert tested == fast_path.TESTED_MLFLOW

@@ -10,7 +10,7 @@ import weakref
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -132,7 +132,14 @@ def test_any_sequence_of_requests_leaves_what_log_batch_leaves(
     ours, theirs = (client.create_run("0").info.run_id for _ in range(2))
     for rows in requests:
         writer.write_rows(ours, rows)
-        client.log_batch(theirs, metrics=[Metric(*row) for row in rows])
+        try:
+            client.log_batch(theirs, metrics=[Metric(*row) for row in rows])
+        except MlflowException as exc:
+            # MLflow 3.7's own log_batch refuses a request that repeats a NaN value stored
+            # by an earlier one (its duplicate check compares NaN with NaN; 3.17's does
+            # not): nothing to compare with. The bulk writer stores it once, as 3.17 does.
+            assume("UNIQUE constraint failed" not in str(exc))
+            raise
     assert stored_metrics(client, ours) == stored_metrics(client, theirs)
     assert _latest_rows(client, ours) == _latest_rows(client, theirs)
 

@@ -158,8 +158,15 @@ def single_attempt_store(tracking_uri: str, request_timeout: float) -> Any:
         def _send(
             self, api: Any, body: Any, endpoint: Any = None, response_proto: Any = None
         ) -> Any:
-            infos = self._V3_METHOD_TO_INFO if api in self._V3_APIS else self._METHOD_TO_INFO
-            self._validate_workspace_support_if_specified()
+            # MLflow's later 3.x minors route some APIs to v3 endpoints and check workspace
+            # support first; the earlier ones have one table and no workspaces.
+            if api in getattr(self, "_V3_APIS", ()):
+                infos = self._V3_METHOD_TO_INFO
+            else:
+                infos = self._METHOD_TO_INFO
+            validate = getattr(self, "_validate_workspace_support_if_specified", None)
+            if validate is not None:
+                validate()
             default_endpoint, method = infos[api]
             endpoint = endpoint or default_endpoint
             response_proto = response_proto or api.Response()
@@ -188,6 +195,7 @@ def bounded_client(tracking_uri: str, request_timeout: float) -> MlflowClient:
     from mlflow import MlflowClient
     from mlflow.tracking._tracking_service.client import TrackingServiceClient
 
+    _check_layout()
     client = MlflowClient(tracking_uri)
     store = single_attempt_store(tracking_uri, request_timeout)
 
@@ -201,6 +209,25 @@ def bounded_client(tracking_uri: str, request_timeout: float) -> MlflowClient:
     tracking_class: Any = SingleAttemptTrackingClient
     client._tracking_client = tracking_class(tracking_uri)
     return client
+
+
+_HTTP_REQUEST_ARGS: Final = ("max_retries", "backoff_factor", "backoff_jitter", "timeout")
+
+
+def _check_layout() -> None:
+    """Raise unless MLflow's REST helpers are laid out as `single_attempt_store` uses them."""
+    import inspect
+
+    from mlflow.store.tracking import rest_store
+    from mlflow.utils import proto_json_utils, rest_utils
+
+    takes = inspect.signature(rest_utils.http_request).parameters
+    missing = [name for name in (*_HTTP_REQUEST_ARGS, "raise_on_status") if name not in takes]
+    tables = getattr(rest_store.RestStore, "_METHOD_TO_INFO", None)
+    if missing or tables is None or not hasattr(rest_utils, "verify_rest_response"):
+        raise TypeError(f"MLflow's REST helpers are laid out otherwise ({missing or 'tables'})")
+    if not hasattr(proto_json_utils, "parse_dict"):
+        raise TypeError("MLflow's REST helpers are laid out otherwise (parse_dict)")
 
 
 class RestWriter(ClientWriter):
@@ -255,6 +282,7 @@ def rest_writer(client: MlflowClient) -> RestWriter | None:
     store = client._tracking_client.store
     if not isinstance(store, RestStore):
         return None
+    _check_layout()
     if type(store) is not RestStore and not hasattr(store, "log_batch_rows"):
         return None  # a subclass (Databricks', a plugin's) may send otherwise
     return RestWriter(client, store)

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import itertools
 import logging
 import sys
@@ -105,9 +106,18 @@ RUN_NAME_TAG: Final = "mlflow.runName"
 class BulkMetricWriter:
     """Writes metrics, params and run ends for one `SqlAlchemyStore` (see the module doc)."""
 
-    def __init__(self, store: Any, statements: _Statements, rows_per_statement: int):
+    def __init__(
+        self,
+        store: Any,
+        statements: _Statements,
+        rows_per_statement: int,
+        session_args: Mapping[str, Any] | None = None,
+    ):
         self.store = store
         self._sql = statements
+        # MLflow 3.x from some minor on sends sessions to a read replica unless told
+        # ``read_only=False``; before, its session maker took no argument.
+        self._session_args = dict(session_args or {})
         self._rows_per_statement = rows_per_statement
         self.broken = False
 
@@ -222,7 +232,11 @@ class BulkMetricWriter:
 
         unknown: BaseException | None = None
         conflict: ParamConflict | None = None
-        with self.store.ManagedSessionMaker(read_only=False) as session:
+        try:
+            sessions = self.store.ManagedSessionMaker(**self._session_args)
+        except Exception as exc:  # a session maker laid out otherwise
+            raise _StepAside from exc
+        with sessions as session:
             try:
                 yield session, session.connection()
             except (MlflowException, sqlalchemy.exc.OperationalError):
@@ -444,7 +458,9 @@ def _make_writer(client: Any) -> BulkMetricWriter | None:
         statements = _statements(dialect.identifier_preparer, mark)
         if statements is None:
             return None
-        return BulkMetricWriter(store, statements, rows_per_statement)
+        takes = inspect.signature(store.ManagedSessionMaker).parameters
+        session_args = {"read_only": False} if "read_only" in takes else {}
+        return BulkMetricWriter(store, statements, rows_per_statement, session_args)
     except Exception as exc:  # an MLflow laid out differently: no fast path
         _log.debug("no bulk metric writer: %r", exc)
         return None
