@@ -6,6 +6,9 @@
              Keras plugin on tf.keras, Estimator plugin
 - docs:      mkdocs build --strict and the docs' checks that need no framework (the
              stacks' sessions run every Python snippet in docs/)
+- mlflow-lowest: the core's tests, no framework, on the lowest MLflow pyproject.toml
+             allows (MLFLOW_LOWEST): the fast paths' row comparisons run on both ends of
+             the range they are switched on in (autolog.batching.fast_path)
 
 Each stack runs pytest twice: the suite (everything but the fault-injection cases), then
 those cases in a process of their own (see FAULT_TESTS). AUTOLOG_TEST_PART=suite or
@@ -24,12 +27,17 @@ from pathlib import Path
 import nox
 import tomllib
 
-nox.options.sessions = ["lint", "tf221", "tf215", "docs"]
+nox.options.sessions = ["lint", "tf221", "tf215", "docs", "mlflow-lowest"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
 MLFLOW = "mlflow==3.17.2"
+# The floor of pyproject.toml's "mlflow>=": the oldest MLflow autolog works with.
+MLFLOW_LOWEST = "mlflow==3.7.0"
+# MLflow releases made before SQLAlchemy 2.1 (3.7 among them) import a pool class that 2.1
+# removed: with it, no SQL store opens. Their users need SQLAlchemy 2.0, as this session.
+LOWEST_EXTRA = ("sqlalchemy<2.1",)
 # The third-party plugin example is installed as its own distribution, as a user would.
 SKLEARN_PLUGIN = "examples/plugins/autolog-sklearn"
 STACKS = {
@@ -156,6 +164,30 @@ def docs(session: nox.Session) -> None:
         "tests/docs",
         "--deselect=tests/docs/test_docs.py::test_every_python_snippet_runs",
         *session.posargs,
+        env={"AUTOLOG_TESTING": "1"},
+    )
+
+
+# tests/core but what needs a framework (the `autolog plugins` snapshots show the versions
+# of the frameworks found).
+LOWEST_TESTS = ("tests/core", "--ignore=tests/core/test_cli_snapshots.py")
+
+
+@nox.session(python=PYTHON, name="mlflow-lowest")
+def mlflow_lowest(session: nox.Session) -> None:
+    """The core's tests on the lowest MLflow pyproject.toml allows, without a framework:
+    what a user pinning that MLflow gets, the fast paths' comparisons with the rows
+    MLflow's public client writes included (tests/core/batching/test_fast_path.py and
+    test_sql_bulk.py)."""
+    _install(session, ("dev",), MLFLOW_LOWEST, *LOWEST_EXTRA)
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--junitxml=.nox/junit-mlflow-lowest.xml",
+        *(session.posargs or LOWEST_TESTS),
         env={"AUTOLOG_TESTING": "1"},
     )
 

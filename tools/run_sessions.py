@@ -4,7 +4,9 @@
    noxfile lets one at a time write this repository's editable install).
 2. ``lint``, ``docs`` and the suites of both stacks, side by side. A suite keeps about one
    of two cores busy on average (it waits on servers, subprocesses and sleeps), so two at
-   once take little longer than the slower alone.
+   once take little longer than the slower alone. ``mlflow-lowest`` (the core's tests on
+   the lowest MLflow allowed) follows ``lint`` in its lane: a fifth session at once would
+   only slow the other four.
 3. The fault cases of each stack, one stack after the other, with nothing else running:
    they time fits with autologging against fits without, on half of the cores
    (``tests/reliability/test_fault_injection.py``).
@@ -47,12 +49,13 @@ class Step:
         return part + " ".join(["nox", *self.nox_args])
 
 
-ENVIRONMENTS = ("tf221", "tf215", "lint", "docs")
+ENVIRONMENTS = ("tf221", "tf215", "lint", "docs", "mlflow-lowest")
+# Lanes that run side by side; the steps of one lane run one after the other.
 SIDE_BY_SIDE = [
-    Step("tf221", "tf221", part="suite"),
-    Step("tf215", "tf215", part="suite"),
-    Step("lint", "lint"),
-    Step("docs", "docs"),
+    (Step("tf221", "tf221", part="suite"),),
+    (Step("tf215", "tf215", part="suite"),),
+    (Step("lint", "lint"), Step("mlflow-lowest", "mlflow-lowest")),
+    (Step("docs", "docs"),),
 ]
 ALONE = [
     Step("tf221-faults", "tf221", part="faults"),
@@ -122,15 +125,16 @@ class Runner:
         self._outcomes.append(Outcome(step, passed, time.monotonic() - began, list(tail)))
         return passed
 
-    def side_by_side(self, steps: list[Step]) -> list[bool]:
-        """Run ``steps`` at once, each line behind its label; whether each passed."""
-        results = [False] * len(steps)
+    def side_by_side(self, lanes: list[tuple[Step, ...]]) -> list[bool]:
+        """Run ``lanes`` at once, the steps of each in turn, each line behind its step's
+        label; whether each lane passed (a failed step does not stop its lane)."""
+        results = [False] * len(lanes)
 
         def run(index: int) -> None:
-            results[index] = self.run(steps[index])
+            results[index] = all([self.run(step) for step in lanes[index]])
 
         self._prefixed = True
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(steps))]
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(lanes))]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -157,10 +161,11 @@ class Runner:
 def main() -> int:
     began = time.monotonic()
     runner = Runner()
-    builds = [Step(f"{name} env", name, install_only=True) for name in ENVIRONMENTS]
+    builds = [(Step(f"{name} env", name, install_only=True),) for name in ENVIRONMENTS]
     built = runner.side_by_side(builds)
     broken = {name for name, ok in zip(ENVIRONMENTS, built, strict=True) if not ok}
-    runner.side_by_side([step for step in SIDE_BY_SIDE if step.session not in broken])
+    lanes = [tuple(s for s in lane if s.session not in broken) for lane in SIDE_BY_SIDE]
+    runner.side_by_side([lane for lane in lanes if lane])
     for step in ALONE:
         if step.session not in broken:
             runner.run(step)

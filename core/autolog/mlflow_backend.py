@@ -63,11 +63,11 @@ class MlflowSink:
         Called on the worker only: the batching layer's shared client of the run's store.
         """
         from autolog.batching import logger as batching_logger
-        from autolog.batching import transport
+        from autolog.batching import stores
         from autolog.batching.policy import BatchPolicy
 
         uri = self._tracking_uri or batching_logger.current_tracking_uri()
-        return transport.client_for(uri, BatchPolicy().request_timeout)
+        return stores.client_for(uri, BatchPolicy().request_timeout)
 
     @property
     def run_id(self) -> str | None:
@@ -246,11 +246,11 @@ def where_to_look(run_id: str, status: str, tracking_uri: str) -> str:
     path): the ``mlflow ui`` command that shows it, then the same page on MLflow's default
     address. A password in the URI is masked.
     """
-    from autolog.batching import transport
+    from autolog.batching import stores
 
     shown = str(redact_value("tracking_uri", tracking_uri))
     head = f"autolog: run {run_id} ({status})"
-    if transport.is_http(tracking_uri):
+    if stores.is_http(tracking_uri):
         return f"{head}: {shown.rstrip('/')}/#/runs/{run_id}"
     if tracking_uri.startswith(_SQL_SCHEMES) or _is_local_files(tracking_uri):
         store = shown
@@ -505,14 +505,14 @@ def _import_client_side(*, log_models: bool) -> str:
     """Import the modules the first run uses; returns the tracking URI."""
     import mlflow.tracking.context.registry
 
-    from autolog.batching import logger, transport
+    from autolog.batching import logger, stores
 
     # MLflow finds the git commit with GitPython, imported on first use; without it MLflow
     # logs no commit.
     with contextlib.suppress(ImportError):
         import git  # noqa: F401
     uri = logger.current_tracking_uri()
-    if transport.is_http(uri):
+    if stores.is_http(uri):
         import mlflow.store.tracking.rest_store
     elif uri.startswith(_SQL_SCHEMES):
         import mlflow.store.tracking.sqlalchemy_store
@@ -535,12 +535,12 @@ def _warm_up(uri: str) -> None:
     """
     from mlflow.tracking.context.registry import resolve_tags
 
-    from autolog.batching import transport
+    from autolog.batching import stores
     from autolog.batching.policy import BatchPolicy
 
     resolve_tags({})
-    if transport.is_http(uri):
-        transport.client_for(uri, BatchPolicy().request_timeout)
+    if stores.is_http(uri):
+        stores.client_for(uri, BatchPolicy().request_timeout)
 
 
 def _context_tags(tags: Mapping[str, str]) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 from typing import Any
@@ -183,7 +184,32 @@ print(warmed, len(runs), runs[0].info.status, sorted(os.listdir(".")))
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-1] == "True 1 FINISHED []"
+    left = _left_by_mlflow_opening_a_store(tmp_path / "probe", env)
+    assert done.stdout.strip().splitlines()[-1] == f"True 1 FINISHED {left}"
+
+
+def _left_by_mlflow_opening_a_store(cwd: Path, env: dict[str, str]) -> list[str]:
+    """What MLflow itself leaves in the working directory when it opens a SQLite store
+    elsewhere: nothing with MLflow 3.17; 3.7 makes its default artifact root, ./mlruns."""
+    import subprocess
+    import sys
+
+    cwd.mkdir()
+    script = (
+        "import os, sys, mlflow; "
+        "mlflow.MlflowClient('sqlite:///' + os.path.join(sys.argv[1], 'p.db')).search_runs(['0']); "
+        "print(sorted(os.listdir('.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(cwd.parent)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return list(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
 
 
 def _store_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, Path]:

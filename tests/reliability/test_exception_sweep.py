@@ -333,7 +333,7 @@ BATCHING_POINTS = [
     ("autolog.batching.chunks", "ChunkBuilder.add_param"),
     ("autolog.batching.chunks", "ChunkBuilder.add_tag"),
     ("autolog.batching.transport", "send_chunk"),
-    ("autolog.batching.rest", "log_batch_body"),
+    ("autolog.batching.stores.rest", "log_batch_body"),
     ("autolog.batching.runs", "ensure_run"),
     ("autolog.batching.scheduler", "Scheduler._pump"),
 ]

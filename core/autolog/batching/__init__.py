@@ -12,11 +12,12 @@ per-run state), `.flusher` (the flusher thread and the engine), whose parts are
 `.engine` (shared state, sender endpoints), `.inbox` (checking what callers queued),
 `.runlog` (the run log and its acks), `.scheduler` (what goes out when) and `.senders`
 (the sender threads), `.lifecycle` (exit, fork); `.validation` (MLflow's item rules),
-`.chunks` (request packing), `.transport` (clients, retries, isolating refused items),
-`.sql_bulk` and `.rest` (the store writers' fast paths) and `.fast_path` (when they
-apply), `.runs` (idempotent run creation), `.spool` (the run-log file) and `.sync`
-(delivering it), `.agent` (the delivery agent), `.shutdown` (exit), `.policy`
-(tunables), `.errors` (warnings).
+`.chunks` (request packing), `.transport` (retries, isolating refused items) and
+`.outcomes` (what a failure means), `.stores` (the store writers: MLflow's public client
+as the reference, the SQL and REST fast paths, one chosen per store) and `.fast_path`
+(when the fast paths apply), `.runs` (idempotent run creation), `.spool` (the run-log
+file) and `.sync` (delivering it), `.agent` (the delivery agent), `.shutdown` (exit),
+`.policy` (tunables), `.errors` (warnings).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Any, Final
 
-from autolog.batching import agent, sql_bulk, transport
+from autolog.batching import agent, stores
 from autolog.batching.engine import in_worker_thread
 from autolog.batching.inbox import InboxReader
 from autolog.batching.lifecycle import Lifecycle
@@ -144,8 +144,7 @@ ENGINE = Engine()
 
 def _after_fork_in_child() -> None:
     ENGINE.reset_after_fork()
-    transport.reset_after_fork()
-    sql_bulk.reset_after_fork()
+    stores.reset_after_fork()
 
 
 if hasattr(os, "register_at_fork"):

@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING, Any, Final
 from autolog import env, safety
 
 # shutdown: imported for its exit hook, registered on import.
-from autolog.batching import flusher, runs, shutdown, transport, validation  # noqa: F401
+from autolog.batching import flusher, runs, shutdown, stores, validation  # noqa: F401
 from autolog.batching.flusher import ENGINE
 from autolog.batching.policy import BatchPolicy
-from autolog.batching.sql_bulk import RUN_NAME_TAG
 from autolog.batching.state import (
     BAD,
     CONTROL,
@@ -47,6 +46,7 @@ from autolog.batching.state import (
     RunState,
     SubmitOp,
 )
+from autolog.batching.stores.sql import RUN_NAME_TAG
 from autolog.batching.validation import eager_metric_value
 
 if TYPE_CHECKING:
@@ -195,7 +195,7 @@ class BatchLogger:
             key: tuple[Any, ...] = ("uri", uri, timeout)
 
             def make_client() -> MlflowClient:
-                return transport.client_for(uri, timeout)
+                return stores.client_for(uri, timeout)
 
         else:
             given = client

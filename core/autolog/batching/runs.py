@@ -18,10 +18,10 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from autolog.batching import sql_bulk
-
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+    from autolog.batching.stores import StoreWriter
 
 __all__ = ["RUN_KEY_TAG", "create_spec", "ensure_run", "find_run"]
 
@@ -98,13 +98,15 @@ class RunNotCreatedYet(ConnectionError):
     """A run to join (``spec["join"]``) is not in the store yet: try again later."""
 
 
-def ensure_run(client: MlflowClient, spec: Mapping[str, Any], *, search_first: bool) -> str:
-    """The id of the run ``spec`` describes, creating it if it does not exist yet.
+def ensure_run(writer: StoreWriter, spec: Mapping[str, Any], *, search_first: bool) -> str:
+    """The id of the run ``spec`` describes, creating it through ``writer`` if it does not
+    exist yet.
 
     A spec with ``"join": True`` (a process forked while its parent was creating the run)
     only finds the run: it raises `RunNotCreatedYet`, which is retried, until the run
     that another process creates is there.
     """
+    client = writer.client
     experiment_id = resolve_experiment(client, spec)
     if search_first or spec.get("join"):
         found = find_run(client, experiment_id, spec["run_key"])
@@ -113,17 +115,6 @@ def ensure_run(client: MlflowClient, spec: Mapping[str, Any], *, search_first: b
         if spec.get("join"):
             raise RunNotCreatedYet(f"run {spec['run_key']} is not in the store yet")
     tags = {**spec.get("tags", {}), RUN_KEY_TAG: spec["run_key"]}
-    start_time = spec.get("start_time")
-    if start_time is not None:
-        created = sql_bulk.create_run(
-            client, experiment_id, start_time=start_time, tags=tags, run_name=spec.get("run_name")
-        )
-        if created is not None:
-            return created
-    run = client.create_run(
-        experiment_id,
-        start_time=spec.get("start_time"),
-        tags=tags,
-        run_name=spec.get("run_name"),
+    return writer.create_run(
+        experiment_id, start_time=spec.get("start_time"), tags=tags, run_name=spec.get("run_name")
     )
-    return str(run.info.run_id)

@@ -12,7 +12,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Final
 
-from autolog.batching import runs, transport
+from autolog.batching import runs, stores, transport
 from autolog.batching.engine import Endpoint, EngineCore, _worker
 from autolog.batching.state import (
     RECOVERY_FIRST,
@@ -115,7 +115,8 @@ class Senders(EngineCore):
 
     def _send_batch(self, run: RunState, op: BatchOp, client: MlflowClient) -> None:
         assert run.run_id is not None
-        result = transport.send_chunk(client, run.run_id, op.chunk, run.retry(self.is_exiting))
+        writer = stores.writer_for(client)
+        result = transport.send_chunk(writer, run.run_id, op.chunk, run.retry(self.is_exiting))
         for kind, key, reason in result.rejected:
             run.reporter.invalid(kind, key, reason)
         leftovers = [BatchOp(chunk) for chunk in result.undelivered]
@@ -123,12 +124,13 @@ class Senders(EngineCore):
 
     def _create(self, run: RunState, op: CreateOp, client: MlflowClient) -> None:
         run_id: str | None = None
+        writer = stores.writer_for(client)
 
         def create() -> None:
             nonlocal run_id
             search = op.attempted
             op.attempted = True
-            run_id = runs.ensure_run(client, op.spec, search_first=search)
+            run_id = runs.ensure_run(writer, op.spec, search_first=search)
 
         outcome, error = transport.call(create, run.retry(self.is_exiting))
         with self.lock:
@@ -159,11 +161,11 @@ class Senders(EngineCore):
     def _upload(self, run: RunState, op: ArtifactOp, client: MlflowClient) -> None:
         assert run.run_id is not None
         run_id = run.run_id
+        writer = stores.writer_for(client)
 
         def upload() -> None:
             if isinstance(op, ModelOp):
-                transport.log_model_dir(
-                    client,
+                writer.log_model_dir(
                     run_id,
                     op.local_path,
                     op.name,
@@ -171,8 +173,8 @@ class Senders(EngineCore):
                     run.policy.request_timeout,
                 )
             else:
-                transport.upload_artifact(
-                    client, run_id, op.local_path, op.artifact_path, run.policy.request_timeout
+                writer.upload_artifact(
+                    run_id, op.local_path, op.artifact_path, run.policy.request_timeout
                 )
 
         outcome, error = transport.call(upload, run.retry(self.is_exiting))
@@ -196,9 +198,9 @@ class Senders(EngineCore):
     def _end(self, run: RunState, op: EndOp, client: MlflowClient) -> None:
         assert run.run_id is not None
         run_id = run.run_id
+        writer = stores.writer_for(client)
         outcome, error = transport.call(
-            lambda: transport.end_run(client, run_id, op.status, op.end_time),
-            run.retry(self.is_exiting),
+            lambda: writer.end_run(run_id, op.status, op.end_time), run.retry(self.is_exiting)
         )
         if outcome == "item":
             run.reporter.problem("end", f"the store refused to end the run ({error})")
@@ -207,8 +209,9 @@ class Senders(EngineCore):
     def _inputs(self, run: RunState, op: InputsOp, client: MlflowClient) -> None:
         assert run.run_id is not None
         run_id = run.run_id
+        writer = stores.writer_for(client)
         outcome, error = transport.call(
-            lambda: transport.log_inputs(client, run_id, op.inputs), run.retry(self.is_exiting)
+            lambda: writer.log_inputs(run_id, op.inputs), run.retry(self.is_exiting)
         )
         if outcome == "item":
             run.reporter.invalid("dataset", "inputs", f"the store refused them ({error})")

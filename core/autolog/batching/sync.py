@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autolog import env
-from autolog.batching import runs, transport
+from autolog.batching import runs, stores, transport
 from autolog.batching.chunks import Chunk, ChunkBuilder
 from autolog.batching.errors import Reporter
 from autolog.batching.spool import (
@@ -75,6 +75,7 @@ def deliver(
         reporter.problem(f"spool:{problem}", problem)
     run_id = contents.run_id or run_id
     done = Delivery(complete=False, run_id=run_id)
+    writer = stores.writer_for(client)
     if run_id is None:
         spec = contents.header.get("create")
         if not spec:
@@ -82,7 +83,7 @@ def deliver(
             return done
         created: list[str] = []
         outcome, error = transport.call(
-            lambda: created.append(runs.ensure_run(client, spec, search_first=True)), retry
+            lambda: created.append(runs.ensure_run(writer, spec, search_first=True)), retry
         )
         if not created:
             done.failure = f"could not create the run: {_describe(outcome, error)}"
@@ -91,7 +92,7 @@ def deliver(
         done.created = True
         spool.write_run_created(run_id)
     target: str = run_id
-    requests = _Requests(spool, client, target, retry, reporter, done, on_progress)
+    requests = _Requests(spool, writer, target, retry, reporter, done, on_progress)
     for record in contents.pending:
         kind = record["k"]
         if kind == "batch":
@@ -111,8 +112,7 @@ def deliver(
 
             def upload(local: Path = local, record: dict[str, Any] = record) -> None:
                 if record["k"] == "model":
-                    transport.log_model_dir(
-                        client,
+                    writer.log_model_dir(
                         target,
                         str(local),
                         record["name"],
@@ -120,8 +120,8 @@ def deliver(
                         request_timeout,
                     )
                     return
-                transport.upload_artifact(
-                    client, target, str(local), record.get("artifact_path"), request_timeout
+                writer.upload_artifact(
+                    target, str(local), record.get("artifact_path"), request_timeout
                 )
 
             outcome, error = transport.call(upload, retry)
@@ -142,7 +142,7 @@ def deliver(
         elif kind == "inputs":
 
             def log_inputs(record: dict[str, Any] = record) -> None:
-                transport.log_inputs(client, target, record["inputs"])
+                writer.log_inputs(target, record["inputs"])
 
             outcome, error = transport.call(log_inputs, retry)
             if outcome == "item":
@@ -154,7 +154,7 @@ def deliver(
         elif kind == "end":
 
             def terminate(record: dict[str, Any] = record) -> None:
-                transport.end_run(client, target, record["status"], record["end_time"])
+                writer.end_run(target, record["status"], record["end_time"])
 
             outcome, error = transport.call(terminate, retry)
             if outcome not in ("ok", "item"):
@@ -179,7 +179,7 @@ class _Requests:
     def __init__(
         self,
         spool: SpoolFile,
-        client: MlflowClient,
+        writer: stores.StoreWriter,
         run_id: str,
         retry: transport.Retry,
         reporter: Reporter,
@@ -187,7 +187,7 @@ class _Requests:
         on_progress: Callable[[int], None] | None,
     ) -> None:
         self._spool = spool
-        self._client = client
+        self._writer = writer
         self._run_id = run_id
         self._retry = retry
         self._reporter = reporter
@@ -220,7 +220,7 @@ class _Requests:
 
     def _send(self, chunk: Chunk) -> bool:
         done = self._done
-        result = transport.send_chunk(self._client, self._run_id, chunk, self._retry)
+        result = transport.send_chunk(self._writer, self._run_id, chunk, self._retry)
         for item_kind, key, reason in result.rejected:
             self._reporter.invalid(item_kind, key, reason)
         done.values += result.delivered
@@ -458,7 +458,7 @@ def _sync_one(
     uri = tracking_uri or header.get("tracking_uri")
     if not uri:
         return Delivery(False, None, failure="the file names no tracking store"), ""
-    client = transport.client_for(uri, request_timeout)
+    client = stores.client_for(uri, request_timeout)
     retry = transport.Retry(
         timeout=retry_timeout,
         initial_delay=0.25,

@@ -86,19 +86,26 @@ def stored_metrics(client: MlflowClient, run_id: str) -> dict[str, Any]:
     }
 
 
+def sql_writer(client: MlflowClient) -> Any:
+    """The SQL fast path chosen for ``client`` (failing the test when another is)."""
+    from autolog.batching import stores
+    from autolog.batching.stores.sql import SqlWriter
+
+    writer = stores.writer_for(client)
+    assert isinstance(writer, SqlWriter), f"no SQL fast path for MLflow's own store: {writer}"
+    return writer
+
+
 def bulk_writes_equal_log_batch(client: MlflowClient, experiment_id: str) -> None:
     """The bulk writer leaves a run exactly as MLflow's ``log_batch`` leaves another."""
     from mlflow.entities import Metric, Param
 
-    from autolog.batching.sql_bulk import bulk_metric_writer
-
-    writer = bulk_metric_writer(client)
-    assert writer is not None, "no bulk writer for MLflow's own SQL store"
+    writer = sql_writer(client)
     ours = client.create_run(experiment_id).info.run_id
     theirs = client.create_run(experiment_id).info.run_id
-    writer(ours, AWKWARD_ROWS[:4], [("lr", "0.1")])
+    writer.write_rows(ours, AWKWARD_ROWS[:4], [("lr", "0.1")])
     # A retried request: nothing may be stored twice, and the param again is no conflict.
-    writer(ours, AWKWARD_ROWS, [("lr", "0.1"), ("units", "64")])
+    writer.write_rows(ours, AWKWARD_ROWS, [("lr", "0.1"), ("units", "64")])
     client.log_batch(
         theirs,
         metrics=[Metric(*row) for row in AWKWARD_ROWS],

@@ -15,8 +15,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.service_pb2 import LogBatch
 from mlflow.utils.proto_json_utils import message_to_json
 
-from autolog.batching import transport
-from autolog.batching.rest import log_batch_body
+from autolog.batching import stores, transport
+from autolog.batching.chunks import Chunk
+from autolog.batching.stores.rest import log_batch_body
 from tests.core.batching.helpers import AWKWARD_ROWS, stored_metrics
 from tests.support.mlflow_server import MlflowServer
 
@@ -63,17 +64,16 @@ def test_a_run_written_lean_equals_one_written_by_log_batch(
     if not mlflow_server.running:
         mlflow_server.restart()
     plain = MlflowClient(mlflow_server.url)
-    ours = transport.client_for(mlflow_server.url, 30.0)
-    writer = transport._rest_rows_writer(ours)
-    assert writer is not None, "the single-attempt client to a server has no lean log_batch"
+    writer = stores.writer_for(stores.client_for(mlflow_server.url, 30.0))
+    assert writer.kind == "rest", "the single-attempt client to a server has no lean log_batch"
     experiment = plain.create_experiment(f"lean-{tmp_path.name}")
     lean = plain.create_run(experiment).info.run_id
     reference = plain.create_run(experiment).info.run_id
     params = [("lr", "0.1"), ("layers", "3")]
     tags = [("stage", "dev"), ("note", "é ✓")]
 
-    writer(lean, AWKWARD_ROWS[:4], params, tags)
-    writer(lean, AWKWARD_ROWS[4:], [], [])
+    writer.write_chunk(lean, Chunk(AWKWARD_ROWS[:4], params, tags))
+    writer.write_chunk(lean, Chunk(AWKWARD_ROWS[4:]))
     plain.log_batch(
         reference,
         metrics=[Metric(*row) for row in AWKWARD_ROWS],
@@ -88,6 +88,6 @@ def test_a_run_written_lean_equals_one_written_by_log_batch(
 
     # The server's refusals come back as MLflow's own errors, which the retry policy reads.
     with pytest.raises(MlflowException) as refused:
-        writer(lean, [], [("lr", "0.2")], [])  # a param cannot change
+        writer.write_chunk(lean, Chunk(params=[("lr", "0.2")]))  # a param cannot change
     assert refused.value.error_code == "INVALID_PARAMETER_VALUE"
     assert transport.classify(refused.value) == "item"

@@ -1,6 +1,6 @@
-"""The bulk metric writer for MLflow's own SQL store (SQLite here; PostgreSQL in
+"""The SQL fast path for MLflow's own SQL store (SQLite here; PostgreSQL in
 ``tests/reliability/test_batching_postgres.py``): same rows as ``log_batch``, the store's
-own errors, and ``log_batch`` taking over when the fast path meets the unknown."""
+own errors, and the reference writer taking over when the fast path meets the unknown."""
 
 from __future__ import annotations
 
@@ -10,16 +10,19 @@ import weakref
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from autolog.batching import sql_bulk, transport
+from autolog.batching import stores, transport
+from autolog.batching.stores import sql
+from autolog.batching.stores.client import ClientWriter
 from tests.core.batching.helpers import (
     AWKWARD_ROWS,
     CountingClient,
     bulk_writes_equal_log_batch,
+    sql_writer,
     stored_metrics,
 )
 
@@ -38,24 +41,22 @@ def test_a_request_larger_than_one_statement_is_written_whole(
     # An SQLite before 3.32 takes 999 bound values per statement: 166 rows, not 1000.
     monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 31, 1))
     client = MlflowClient(tracking_uri)
-    writer = sql_bulk.bulk_metric_writer(client)
-    assert writer is not None
+    writer = sql_writer(client)
     rows = [(f"m{i % 3}", float(i), 1_000 + i, i) for i in range(1000)]
     ours = client.create_run("0").info.run_id
-    writer(ours, rows)
-    writer(ours, rows[500:])  # retried in part: still nothing twice
+    writer.write_rows(ours, rows)
+    writer.write_rows(ours, rows[500:])  # retried in part: still nothing twice
     theirs = client.create_run("0").info.run_id
     client.log_batch(theirs, metrics=[Metric(*row) for row in rows])
     assert stored_metrics(client, ours) == stored_metrics(client, theirs)
 
 
 def test_a_deleted_run_gets_the_stores_own_error(client: MlflowClient) -> None:
-    writer = sql_bulk.bulk_metric_writer(client)
-    assert writer is not None
+    writer = sql_writer(client)
     run_id = client.create_run("0").info.run_id
     client.delete_run(run_id)
     with pytest.raises(MlflowException) as raised:
-        writer(run_id, AWKWARD_ROWS)
+        writer.write_rows(run_id, AWKWARD_ROWS)
     # The flusher spools a run's data on this outcome instead of splitting the request.
     assert transport.classify(raised.value) == "run"
 
@@ -66,12 +67,11 @@ def test_log_batch_takes_over_when_the_fast_path_breaks(
     def unexpected(*args: object) -> None:
         raise AttributeError("an MLflow laid out differently")
 
-    writer = sql_bulk.bulk_metric_writer(client)
-    assert writer is not None
-    monkeypatch.setattr(sql_bulk.BulkMetricWriter, "_update_latest", unexpected)
+    writer = sql_writer(client)
+    monkeypatch.setattr(sql.BulkMetricWriter, "_update_latest", unexpected)
     broken, reference = (client.create_run("0").info.run_id for _ in range(2))
-    writer(broken, AWKWARD_ROWS)  # delivered anyway, through log_batch
-    assert sql_bulk.bulk_metric_writer(client) is None  # and off from now on
+    writer.write_rows(broken, AWKWARD_ROWS)  # delivered anyway, through log_batch
+    assert writer.bulk.broken and stores.writer_for(client) is writer  # and off from now on
     monkeypatch.undo()
     from mlflow.entities import Metric
 
@@ -79,21 +79,20 @@ def test_log_batch_takes_over_when_the_fast_path_breaks(
     assert stored_metrics(client, broken) == stored_metrics(client, reference)
 
 
-def test_no_fast_path_for_wrapped_clients_or_servers(client: MlflowClient) -> None:
-    assert sql_bulk.bulk_metric_writer(CountingClient(client)) is None
-    assert sql_bulk.bulk_metric_writer(MlflowClient("http://127.0.0.1:9")) is None
+def test_no_sql_fast_path_for_wrapped_clients_or_servers(client: MlflowClient) -> None:
+    assert stores.writer_for(CountingClient(client)).kind == "client"  # type: ignore[arg-type]
+    assert stores.writer_for(MlflowClient("http://127.0.0.1:9")).kind == "rest"
 
 
 def test_a_client_let_go_is_not_kept_alive_by_its_writer(tracking_uri: str) -> None:
     # One client per BatchLogger is a normal way to log to several stores.
     client = MlflowClient(tracking_uri)
-    write = sql_bulk.bulk_metric_writer(client)
-    assert write is not None
+    writer = sql_writer(client)
     run_id = client.create_run("0").info.run_id
-    write(run_id, AWKWARD_ROWS)
+    writer.write_rows(run_id, AWKWARD_ROWS)
     assert stored_metrics(client, run_id)
     let_go = weakref.ref(client)
-    del client, write
+    del client, writer
     gc.collect()
     assert let_go() is None
 
@@ -129,12 +128,18 @@ def test_any_sequence_of_requests_leaves_what_log_batch_leaves(
     repeats of earlier rows, non-finite values."""
     from mlflow.entities import Metric
 
-    writer = sql_bulk.bulk_metric_writer(client)
-    assert writer is not None
+    writer = sql_writer(client)
     ours, theirs = (client.create_run("0").info.run_id for _ in range(2))
     for rows in requests:
-        writer(ours, rows)
-        client.log_batch(theirs, metrics=[Metric(*row) for row in rows])
+        writer.write_rows(ours, rows)
+        try:
+            client.log_batch(theirs, metrics=[Metric(*row) for row in rows])
+        except MlflowException as exc:
+            # MLflow 3.7's own log_batch refuses a request that repeats a NaN value stored
+            # by an earlier one (its duplicate check compares NaN with NaN; 3.17's does
+            # not): nothing to compare with. The bulk writer stores it once, as 3.17 does.
+            assume("UNIQUE constraint failed" not in str(exc))
+            raise
     assert stored_metrics(client, ours) == stored_metrics(client, theirs)
     assert _latest_rows(client, ours) == _latest_rows(client, theirs)
 
@@ -143,7 +148,7 @@ def test_the_fast_end_of_a_run_equals_update_run_info(client: MlflowClient) -> N
     from mlflow.entities import RunStatus
 
     ours, theirs = (client.create_run("0").info.run_id for _ in range(2))
-    assert sql_bulk.end_run(client, ours, "FAILED", 1_234_567)
+    assert sql_writer(client).bulk.end_run(ours, "FAILED", 1_234_567)
     store = client._tracking_client.store
     store.update_run_info(theirs, RunStatus.FAILED, 1_234_567, None)
     fields = ("status", "end_time", "lifecycle_stage", "start_time", "run_name")
@@ -177,12 +182,14 @@ def _as_stored(client: MlflowClient, run_id: str) -> dict[str, object]:
 
 @pytest.mark.parametrize("run_name", [None, "named"])
 def test_the_fast_creation_of_a_run_equals_create_run(
-    client: MlflowClient, run_name: str | None
+    client: MlflowClient, run_name: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     experiment = client.create_experiment(f"fast-create-{run_name}")
     tags = {"mlflow.user": "ada", "mlflow.source.name": "train.py", "key": "k1"}
-    ours = sql_bulk.create_run(client, experiment, start_time=1_234, tags=tags, run_name=run_name)
-    assert ours is not None
+    writer = sql_writer(client)
+    with monkeypatch.context() as patched:  # the fast path makes it, not the reference
+        patched.setattr(ClientWriter, "create_run", lambda *a, **k: pytest.fail("not fast"))
+        ours = writer.create_run(experiment, start_time=1_234, tags=tags, run_name=run_name)
     theirs = client.create_run(
         experiment, start_time=1_234, tags={**tags, "key": "k2"}, run_name=run_name
     ).info.run_id
@@ -195,7 +202,7 @@ def test_the_fast_creation_of_a_run_equals_create_run(
     assert mine == reference
     # The run takes what a run takes: params, metrics, its artifacts directory.
     client.log_batch(ours, metrics=[], params=[])
-    sql_bulk.end_run(client, ours, "FINISHED", 2_000)
+    writer.end_run(ours, "FINISHED", 2_000)
     assert client.get_run(ours).info.status == "FINISHED"
 
 
@@ -204,17 +211,19 @@ def test_runs_the_fast_path_cannot_create_get_the_stores_own_error(
 ) -> None:
     deleted = client.create_experiment("deleted")
     client.delete_experiment(deleted)
+    writer = sql_writer(client)
     for experiment, run_name, tags in [
         (deleted, None, {}),  # not active
         ("987654", None, {}),  # no such experiment
         ("0", "a", {"mlflow.runName": "b"}),  # two names
     ]:
-        assert (
-            sql_bulk.create_run(client, experiment, start_time=1, tags=tags, run_name=run_name)
-            is None
+        made = writer.bulk.create_run(
+            experiment, user_id="u", start_time=1, tags=tags, run_name=run_name
         )
+        assert made is None  # nothing done: left to the store
         with pytest.raises(MlflowException):
-            client.create_run(experiment, tags=tags, run_name=run_name)
+            writer.create_run(experiment, start_time=1, tags=tags, run_name=run_name)
+    assert not writer.bulk.broken
     assert client.search_runs([deleted, "0"]) == []
 
 
@@ -232,18 +241,20 @@ def test_the_store_creates_the_run_when_the_fast_path_meets_the_unknown(
     spec = runs.create_spec(
         run_key="k", experiment_id="0", run_name="fallback", tags={"team": "a"}, start_time=5
     )
-    run = client.get_run(runs.ensure_run(client, spec, search_first=False))
+    writer = sql_writer(client)
+    run = client.get_run(runs.ensure_run(writer, spec, search_first=False))
     assert (run.info.run_name, run.info.start_time) == ("fallback", 5)
     assert run.data.tags["team"] == "a" and run.data.tags[runs.RUN_KEY_TAG] == "k"
-    assert sql_bulk.bulk_metric_writer(client) is None  # switched off for this client
+    assert writer.bulk.broken  # switched off for this client
 
 
 def test_ending_a_deleted_run_gets_the_stores_own_error(client: MlflowClient) -> None:
     run_id = client.create_run("0").info.run_id
     client.delete_run(run_id)
-    assert not sql_bulk.end_run(client, run_id, "FINISHED", 1)  # nothing done here
+    writer = sql_writer(client)
+    assert not writer.bulk.end_run(run_id, "FINISHED", 1)  # nothing done here
     with pytest.raises(MlflowException) as raised:
-        transport.end_run(client, run_id, "FINISHED", 1)
+        writer.end_run(run_id, "FINISHED", 1)
     assert transport.classify(raised.value) == "run"
     assert client.get_run(run_id).info.status == "RUNNING"
 
@@ -251,14 +262,13 @@ def test_ending_a_deleted_run_gets_the_stores_own_error(client: MlflowClient) ->
 def test_params_go_with_the_metrics_and_a_conflict_gets_the_stores_own_error(
     client: MlflowClient,
 ) -> None:
-    writer = sql_bulk.bulk_metric_writer(client)
-    assert writer is not None
+    writer = sql_writer(client)
     run_id = client.create_run("0").info.run_id
-    writer(run_id, AWKWARD_ROWS[:2], [("lr", "0.1"), ("epochs", "10")])
-    writer(run_id, [], [("lr", "0.1")])  # the same value again: accepted, as MLflow does
+    writer.write_rows(run_id, AWKWARD_ROWS[:2], [("lr", "0.1"), ("epochs", "10")])
+    writer.write_rows(run_id, [], [("lr", "0.1")])  # the same value again: accepted, as MLflow does
     assert client.get_run(run_id).data.params == {"lr": "0.1", "epochs": "10"}
     with pytest.raises(MlflowException, match="Changing param values is not allowed") as raised:
-        writer(run_id, AWKWARD_ROWS[2:4], [("lr", "0.2"), ("units", "64")])
+        writer.write_rows(run_id, AWKWARD_ROWS[2:4], [("lr", "0.2"), ("units", "64")])
     assert transport.classify(raised.value) == "item"  # the flusher isolates the param
     assert client.get_run(run_id).data.params == {"lr": "0.1", "epochs": "10"}
     assert len(client.get_metric_history(run_id, "loss")) == 4  # the metrics got in

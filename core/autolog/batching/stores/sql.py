@@ -1,4 +1,4 @@
-"""Writes into MLflow's own SQL store without its ORM: metrics and params in bulk, run ends.
+"""The SQL fast path: writes into MLflow's own SQL store without its ORM (`SqlWriter`).
 
 With the embedded store MLflow defaults to (``sqlite:///mlflow.db``) every write runs
 inside the training process. ``SqlAlchemyStore.log_batch`` builds and flushes one ORM
@@ -6,7 +6,7 @@ object per metric, which costs about 0.1 ms of CPU per value: per-step logging o
 small Keras model spends more time there than in its optimizer steps, and holds the
 GIL while doing so.
 
-`bulk_metric_writer` writes the same rows into MLflow's own tables (named and laid out
+`BulkMetricWriter` writes the same rows into MLflow's own tables (named and laid out
 as ``SqlMetric``, ``SqlLatestMetric`` and ``SqlParam`` declare them) in one transaction:
 
 * one multi-row ``INSERT ... ON CONFLICT DO NOTHING`` into ``metrics``, which skips rows
@@ -35,37 +35,36 @@ driver as they are: SQLAlchemy's per-row parameter processing cost more CPU than
 database's own work, and a driver's ``executemany`` gives Python's lock back and takes it
 again for every row, on a thread that runs next to the user's training loop.
 
-It is a fast path, never a requirement: a store of another kind, a database without
-upserts, or tables laid out differently from what this module knows yield no writer, and
-an unexpected failure (anything but a database error) switches the writer off for good
-and hands the request to ``log_batch`` (or ``update_run_info``).
+It is a fast path, never a requirement. `SqlWriter` is the `StoreWriter` of such a store
+(chosen by `autolog.batching.stores.writer_for` only inside the MLflow versions CI tests):
+a store of another kind, a database without upserts, or tables laid out differently from
+what this module knows yield no `SqlWriter`, and an unexpected failure (anything but a
+database error) switches the fast path off for good and hands the request to the reference
+writer's ``log_batch`` (or ``update_run_info``). With an active logged model, metrics go
+through ``log_batch`` too: it links each of them to the model, which these rows cannot.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import itertools
 import logging
 import sys
-import threading
 import uuid
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
-from autolog.batching import fast_path
 from autolog.batching.chunks import MetricRow
+from autolog.batching.stores.client import ClientWriter, active_model_id
 
-__all__ = [
-    "RUN_NAME_TAG",
-    "BulkMetricWriter",
-    "BulkWrite",
-    "ParamConflict",
-    "bulk_metric_writer",
-    "create_run",
-    "end_run",
-]
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from autolog.batching.chunks import Chunk
+
+__all__ = ["RUN_NAME_TAG", "BulkMetricWriter", "ParamConflict", "SqlWriter", "sql_writer"]
 
 _log = logging.getLogger(__name__)
 
@@ -107,9 +106,18 @@ RUN_NAME_TAG: Final = "mlflow.runName"
 class BulkMetricWriter:
     """Writes metrics, params and run ends for one `SqlAlchemyStore` (see the module doc)."""
 
-    def __init__(self, store: Any, statements: _Statements, rows_per_statement: int):
-        self._store = store
+    def __init__(
+        self,
+        store: Any,
+        statements: _Statements,
+        rows_per_statement: int,
+        session_args: Mapping[str, Any] | None = None,
+    ):
+        self.store = store
         self._sql = statements
+        # MLflow 3.x from some minor on sends sessions to a read replica unless told
+        # ``read_only=False``; before, its session maker took no argument.
+        self._session_args = dict(session_args or {})
         self._rows_per_statement = rows_per_statement
         self.broken = False
 
@@ -121,7 +129,7 @@ class BulkMetricWriter:
         Raises `ParamConflict` (and writes nothing) when the run holds one of ``params``
         with another value: MLflow refuses that, and its own ``log_batch`` says how.
         """
-        store = self._store
+        store = self.store
         sanitize = store.sanitize_metric_value
         # (key, value, timestamp, run_uuid, step, is_nan): the order of _COLUMNS.
         records: dict[tuple[str, float, int, str, int, bool], None] = {}
@@ -224,7 +232,11 @@ class BulkMetricWriter:
 
         unknown: BaseException | None = None
         conflict: ParamConflict | None = None
-        with self._store.ManagedSessionMaker(read_only=False) as session:
+        try:
+            sessions = self.store.ManagedSessionMaker(**self._session_args)
+        except Exception as exc:  # a session maker laid out otherwise
+            raise _StepAside from exc
+        with sessions as session:
             try:
                 yield session, session.connection()
             except (MlflowException, sqlalchemy.exc.OperationalError):
@@ -244,7 +256,7 @@ class BulkMetricWriter:
         found = connection.exec_driver_sql(self._sql.lifecycle_stage, (run_id,)).fetchall()
         if found != [("active",)]:
             # Missing, deleted, or something this module does not know: the store says.
-            store = self._store
+            store = self.store
             store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))
 
     def _insert_params(
@@ -291,14 +303,6 @@ class BulkMetricWriter:
             )
 
 
-class BulkWrite(Protocol):
-    """What `bulk_metric_writer` returns."""
-
-    def __call__(
-        self, run_id: str, rows: Sequence[MetricRow], params: Sequence[tuple[str, str]] = ()
-    ) -> None: ...
-
-
 class ParamConflict(Exception):
     """The run holds one of the params with another value; nothing was written."""
 
@@ -329,108 +333,104 @@ class _StepAside(Exception):
     """The fast path met something it does not know; ``log_batch`` takes the request."""
 
 
-# Weak: a client the caller let go (one per BatchLogger, say) takes its writer with it.
-_writers: weakref.WeakKeyDictionary[Any, BulkMetricWriter | None] = weakref.WeakKeyDictionary()
-_writers_lock = threading.Lock()
+class SqlWriter(ClientWriter):
+    """`StoreWriter` for MLflow's own SQL store: bulk rows, a one-``UPDATE`` end, a one-
+    transaction creation; the reference writer for everything else (see the module doc)."""
 
+    kind = "sql"
 
-def bulk_metric_writer(client: Any) -> BulkWrite | None:
-    """A bulk writer for ``client``'s store, or ``None`` when it has no fast path.
+    def __init__(self, client: MlflowClient, bulk: BulkMetricWriter) -> None:
+        super().__init__(client)
+        self.bulk = bulk
 
-    The returned callable, ``write(run_id, metric_rows, params=())``, falls back to
-    ``client.log_batch`` by itself when the fast path steps aside or a param conflicts
-    with the run's, so callers treat it like ``log_batch`` for metrics and params.
-    """
-    writer = _writer_for(client)
-    if writer is None:
-        return None
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        start_time: int | None,
+        tags: Mapping[str, str],
+        run_name: str | None,
+    ) -> str:
+        if start_time is not None and not self.bulk.broken:
+            try:
+                created = self.bulk.create_run(
+                    experiment_id,
+                    # What MlflowClient makes it: the ``mlflow.user`` tag, else "unknown".
+                    user_id=tags.get("mlflow.user", "unknown"),
+                    start_time=start_time,
+                    tags=tags,
+                    run_name=run_name,
+                )
+            except _StepAside as exc:
+                self._switch_off(exc)
+                created = None
+            if created is not None:
+                return created
+        return super().create_run(
+            experiment_id, start_time=start_time, tags=tags, run_name=run_name
+        )
 
-    def write(
-        run_id: str, rows: Sequence[MetricRow], params: Sequence[tuple[str, str]] = ()
+    def write_chunk(self, run_id: str, chunk: Chunk) -> None:
+        # MLflow's log_batch links each metric to the active logged model; the bulk rows
+        # cannot, so with one set the store's own log_batch writes them.
+        linked = bool(chunk.metrics) and bool(active_model_id())
+        if self.bulk.broken or linked or not (chunk.metrics or chunk.params):
+            super().write_chunk(run_id, chunk)
+            return
+        self.write_rows(run_id, chunk.metrics, chunk.params)
+        # Tags go in a second transaction (MLflow gives some of them meaning): if it
+        # fails, the retry writes the metrics and params again, and the bulk writer
+        # skips what is already there.
+        if chunk.tags:
+            self.log_batch(run_id, tags=chunk.tags)
+
+    def write_rows(
+        self, run_id: str, rows: Sequence[MetricRow], params: Sequence[tuple[str, str]] = ()
     ) -> None:
-        from mlflow.entities import Metric, Param
-
+        """Metrics and params in bulk; ``log_batch`` takes over when the fast path steps
+        aside, and takes the params when one conflicts with the run's (its error is the
+        store's own)."""
+        if self.bulk.broken:
+            self.log_batch(run_id, rows, params)
+            return
         try:
-            writer(run_id, rows, params)
+            self.bulk(run_id, rows, params)
             return
         except ParamConflict:
             if rows:
-                write(run_id, rows)  # on their own; the params go through log_batch
+                self.write_rows(run_id, rows)  # on their own; the params go through log_batch
         except _StepAside as exc:
-            _switch_off(writer, exc)
+            self._switch_off(exc)
             if rows:
-                client.log_batch(run_id, metrics=[Metric(k, v, ts, s) for k, v, ts, s in rows])
-        # log_batch raises the store's own error for a param it refuses.
+                self.log_batch(run_id, rows)
         if params:
-            client.log_batch(run_id, params=[Param(k, v) for k, v in params])
+            self.log_batch(run_id, params=params)
 
-    return write
+    def end_run(self, run_id: str, status: str, end_time: int) -> None:
+        if not self.bulk.broken:
+            try:
+                if self.bulk.end_run(run_id, status, end_time):
+                    return
+            except _StepAside as exc:
+                self._switch_off(exc)
+        # Not an active run (the store's update raises its own error), or no fast path:
+        # the store's update alone. ``set_terminated`` would also stop the store's
+        # async-logging queue, which the user's own MLflow calls share.
+        from mlflow.entities import RunStatus
 
-
-def create_run(
-    client: Any,
-    experiment_id: str,
-    *,
-    start_time: int,
-    tags: Mapping[str, str],
-    run_name: str | None,
-) -> str | None:
-    """Create a run through the fast path and return its id; ``None``: the store's way it is.
-
-    ``user_id`` is the ``mlflow.user`` tag, else ``"unknown"``, as ``MlflowClient`` makes it.
-    """
-    writer = _writer_for(client)
-    if writer is None:
-        return None
-    try:
-        return writer.create_run(
-            experiment_id,
-            user_id=tags.get("mlflow.user", "unknown"),
-            start_time=start_time,
-            tags=tags,
-            run_name=run_name,
+        self.bulk.store.update_run_info(
+            run_id, run_status=RunStatus.from_string(status), end_time=end_time, run_name=None
         )
-    except _StepAside as exc:
-        _switch_off(writer, exc)
-        return None
+
+    def _switch_off(self, exc: _StepAside) -> None:
+        self.bulk.broken = True
+        _log.debug("SQL fast path off, using the store's own methods: %r", exc.__cause__)
 
 
-def end_run(client: Any, run_id: str, status: str, end_time: int) -> bool:
-    """Mark ``run_id`` terminated through the fast path; ``False``: the store's way it is.
-
-    ``False`` also when the run is not active: ``update_run_info`` then raises the store's
-    own error for it.
-    """
-    writer = _writer_for(client)
-    if writer is None:
-        return False
-    try:
-        return writer.end_run(run_id, status, end_time)
-    except _StepAside as exc:
-        _switch_off(writer, exc)
-        return False
-
-
-def _writer_for(client: Any) -> BulkMetricWriter | None:
-    from mlflow import MlflowClient
-
-    if type(client) is not MlflowClient:  # a wrapper has its reasons to see each call
-        return None
-    if not fast_path.enabled():
-        return None
-    with _writers_lock:
-        if client in _writers:
-            writer = _writers[client]
-        else:
-            writer = _writers[client] = _make_writer(client)
-    if writer is None or writer.broken:
-        return None
-    return writer
-
-
-def _switch_off(writer: BulkMetricWriter, exc: _StepAside) -> None:
-    writer.broken = True
-    _log.debug("SQL fast path off, using the store's own methods: %r", exc.__cause__)
+def sql_writer(client: MlflowClient) -> SqlWriter | None:
+    """The SQL fast path for ``client``'s store, or ``None`` when it has none."""
+    bulk = _make_writer(client)
+    return SqlWriter(client, bulk) if bulk is not None else None
 
 
 def _make_writer(client: Any) -> BulkMetricWriter | None:
@@ -458,7 +458,9 @@ def _make_writer(client: Any) -> BulkMetricWriter | None:
         statements = _statements(dialect.identifier_preparer, mark)
         if statements is None:
             return None
-        return BulkMetricWriter(store, statements, rows_per_statement)
+        takes = inspect.signature(store.ManagedSessionMaker).parameters
+        session_args = {"read_only": False} if "read_only" in takes else {}
+        return BulkMetricWriter(store, statements, rows_per_statement, session_args)
     except Exception as exc:  # an MLflow laid out differently: no fast path
         _log.debug("no bulk metric writer: %r", exc)
         return None
@@ -554,9 +556,3 @@ def _statements(quote: Any, mark: str) -> _Statements | None:
         ),
         tag_marks="(" + ",".join([mark] * len(_TAGS)) + ")",
     )
-
-
-def reset_after_fork() -> None:
-    global _writers_lock
-    _writers_lock = threading.Lock()
-    _writers.clear()
