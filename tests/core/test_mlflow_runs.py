@@ -224,6 +224,12 @@ def _store_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, P
     return down, spool
 
 
+def _wait_for_the_spool_warning(said: Any) -> None:
+    """The warning comes from the thread that met the failure: on a busy machine opening
+    the broken store can outlast the end's wait, so the warning may follow it."""
+    wait_until(lambda: any("spool" in str(w.message) for w in said), timeout=60)
+
+
 def _back_and_synced(tmp_path: Path, spool: Path, down: str) -> tuple[MlflowClient, Any]:
     """The store of `_store_down` comes back, `autolog sync` delivers the spool: its one run."""
     from autolog.batching.sync import sync_spool
@@ -280,10 +286,11 @@ def test_a_dataset_logged_while_the_store_is_down_arrives_with_sync(
     try:
         sink = MlflowBackend().open(None, {})
         features = np.arange(40, dtype="float32").reshape(10, 4)
-        with pytest.warns(match="spool"):
+        with pytest.warns(match="spool") as said:
             sink.log_dataset(features, context="train", targets=np.arange(10))
             sink.log_metric("loss", 0.5, step=0)
             sink.end_run("FINISHED", timeout=5)
+            _wait_for_the_spool_warning(said)
     finally:
         mlflow.set_tracking_uri(None)
     _, run = _back_and_synced(tmp_path, spool, down)
@@ -308,10 +315,11 @@ def test_a_model_logged_while_the_store_is_down_becomes_a_logged_model_with_sync
     model = LinearRegression().fit(x, x.sum(axis=1))
     try:
         sink = MlflowBackend().open(None, {})
-        with pytest.warns(match="spool"):
+        with pytest.warns(match="spool") as said:
             sink.log_metric("score", 1.0, step=0)
             sink.log_model("sklearn", lambda: model, "model", input_example=x[:2])
             sink.end_run("FINISHED", timeout=10)
+            _wait_for_the_spool_warning(said)
     finally:
         mlflow.set_tracking_uri(None)
     client, run = _back_and_synced(tmp_path, spool, down)
