@@ -292,7 +292,7 @@ class _StoreWriterProcess:
             self.original = transport.send_chunk
         transport.send_chunk = self.send if on else self.original  # type: ignore[assignment]
 
-    def send(self, client: Any, run_id: str, chunk: Any, retry: Any) -> Any:
+    def send(self, writer: Any, run_id: str, chunk: Any, retry: Any) -> Any:
         from autolog.batching import transport
 
         assert self.process is not None and self.process.stdin and self.process.stdout

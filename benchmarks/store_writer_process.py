@@ -23,19 +23,20 @@ import threading
 def main() -> int:
     from autolog.batching import transport
     from autolog.batching.chunks import Chunk
+    from autolog.batching.stores import client_for, writer_for
 
     never = threading.Event()
     retry = transport.Retry(timeout=30.0, initial_delay=0.05, max_delay=1.0, abort=never)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
-        client = transport.client_for(request["uri"], 30.0)
+        writer = writer_for(client_for(request["uri"], 30.0))
         chunk = Chunk(
             metrics=[tuple(m) for m in request["m"]],
             params=[tuple(p) for p in request["p"]],
             tags=[tuple(t) for t in request["t"]],
         )
-        result = transport.send_chunk(client, request["run"], chunk, retry)
+        result = transport.send_chunk(writer, request["run"], chunk, retry)
         if result.failure is not None or result.rejected:
             answer = {"error": f"{result.failure} {result.error} {result.rejected}"}
         else:
