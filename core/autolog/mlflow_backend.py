@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from autolog import safety, session, warmup
+from autolog import safety, warmup
 from autolog.redaction import redact_mapping, redact_value
 
 if TYPE_CHECKING:
@@ -232,10 +232,15 @@ class MlflowSink:
         return MlflowSink(BatchLogger.same_run(self.logger))
 
 
+#: The longest the end of a call's run waits for a store that keeps answering (seconds),
+#: as with MLflow's own autologging, whose run is complete in the store when ``fit``
+#: returns; the core's timeout then counts from the last sign of progress.
+END_OF_RUN_PATIENCE = 60.0
+
+
 def _patience(timeout: float | None) -> float:
-    """How long the end of a call's run may wait for a store that keeps answering: the
-    ``timeout`` counts from the last sign of progress (`session.END_OF_RUN_TIMEOUT`)."""
-    return 0.0 if timeout is None else max(timeout, session.END_OF_RUN_PATIENCE)
+    """How long the end of a run with this ``timeout`` may wait for a store that answers."""
+    return 0.0 if timeout is None else max(timeout, END_OF_RUN_PATIENCE)
 
 
 def where_to_look(run_id: str, status: str, tracking_uri: str) -> str:

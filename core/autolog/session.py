@@ -68,11 +68,9 @@ class RunBackend(Protocol):
 
 #: Seconds the end of a run waits for the tracking store before spooling what is left,
 #: counted from the last sign of progress: while its requests keep completing (or a model
-#: is being packaged) the wait goes on, up to `END_OF_RUN_PATIENCE` in all, so that a run
-#: is complete in the store when the call returns, as with MLflow's own autologging.
+#: is being packaged) the MLflow backend waits on, up to its ``END_OF_RUN_PATIENCE`` in
+#: all, so that a run is complete in the store when the call returns.
 END_OF_RUN_TIMEOUT = 5.0
-#: The longest the end of a run waits for a store that keeps answering (seconds).
-END_OF_RUN_PATIENCE = 60.0
 
 
 @dataclass
