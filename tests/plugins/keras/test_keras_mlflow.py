@@ -510,7 +510,7 @@ def test_weights_only_and_step_checkpoints_load_with_mlflow_load_checkpoint(
 
 
 KILLED_AFTER_TWO_EPOCHS = """
-import os, signal
+import os, signal, time
 
 import numpy as np
 import autolog
@@ -532,6 +532,9 @@ class Kill(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == 2:  # autolog's callback has seen the end of epochs 0 and 1
             print("AGENT", agent.AGENT.pid, flush=True)
+            # What was handed over reaches the run log within log_interval (10 ms): a kill
+            # in the same instant as epoch 1's checkpoint could beat it to the log.
+            time.sleep(0.5)
             os.kill(os.getpid(), signal.SIGKILL)
 
 
