@@ -161,3 +161,21 @@ def artifact_dir(store: Any) -> Callable[[Any], Path]:
         return Path(store.artifact_root) / run.run_id
 
     return where
+
+
+@pytest.fixture
+def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """MLflow pointed at a fresh SQLite store in ``tmp_path`` (also the working directory,
+    where MLflow puts a SQLite store's artifacts, under ``./mlruns``); its client."""
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("AUTOLOG_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    mlflow.set_tracking_uri(uri)
+    yield mlflow.MlflowClient(uri)
+    while mlflow.active_run() is not None:
+        mlflow.end_run()
+    mlflow.set_tracking_uri(None)
