@@ -160,3 +160,17 @@ def mlflow_store(
         while mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri(previous)
+
+
+def predictions_at_epoch_end(keras: Any, x: Any) -> Any:
+    """A callback keeping the model's predictions on ``x`` at the end of each epoch."""
+
+    class Recorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.predictions: list[Any] = []
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            self.predictions.append(self.model.predict(x, verbose=0))
+
+    return Recorder()

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import autolog
+from tests.plugins.keras.conftest import predictions_at_epoch_end
 
 EPOCHS = 3
 STEPS = 4  # 64 rows, batch 16
@@ -317,25 +318,11 @@ def _json(path: str) -> dict[str, Any]:
         return dict(json.load(handle))
 
 
-def _predictions_recorder(keras: Any, x: Any) -> Any:
-    """A callback keeping the model's predictions on ``x`` at the end of each epoch."""
-
-    class Recorder(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.predictions: list[Any] = []
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.predictions.append(self.model.predict(x, verbose=0))
-
-    return Recorder()
-
-
 def test_checkpoint_every_epoch_in_mlflows_layout(
     enable: Any, memory: Any, make_model: Any, data: Any, keras: Any
 ) -> None:
     enable(checkpoint="epoch")
-    recorder = _predictions_recorder(keras, data[0])
+    recorder = predictions_at_epoch_end(keras, data[0])
     history = _fit(make_model(), data, callbacks=[recorder])
     run = memory.last_run()
     expected = []
@@ -363,7 +350,7 @@ def test_checkpoint_best_by_monitor(
     enable: Any, memory: Any, make_model: Any, data: Any, keras: Any
 ) -> None:
     enable(checkpoint="best", checkpoint_monitor="loss", checkpoint_mode="max")
-    recorder = _predictions_recorder(keras, data[0])
+    recorder = predictions_at_epoch_end(keras, data[0])
     history = _fit(make_model(), data, callbacks=[recorder])
     run = memory.last_run()
     best_epoch = int(np.argmax(history.history["loss"]))
@@ -400,7 +387,7 @@ def test_weights_only_checkpoints_load_into_the_model(
     enable: Any, memory: Any, make_model: Any, data: Any, keras: Any
 ) -> None:
     enable(checkpoint=True, checkpoint_save_best_only=False, checkpoint_save_weights_only=True)
-    recorder = _predictions_recorder(keras, data[0])
+    recorder = predictions_at_epoch_end(keras, data[0])
     _fit(make_model(), data, callbacks=[recorder])
     run = memory.last_run()
     assert f"checkpoints/epoch_{EPOCHS - 1}/checkpoint.weights.h5" in run.artifacts

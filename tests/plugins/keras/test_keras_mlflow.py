@@ -15,6 +15,7 @@ import pytest
 
 import autolog
 from autolog_keras.compat import flavor_of
+from tests.plugins.keras.conftest import predictions_at_epoch_end
 
 
 def _only_run(client: Any) -> Any:
@@ -386,24 +387,10 @@ def test_snapshots_handed_over_are_in_the_store_and_their_folders_gone(
 # Checkpoints: read back by MLflow's own readers ------------------------------------------
 
 
-def _predictions_at_epoch_end(keras: Any, x: Any) -> Any:
-    """A callback keeping the model's predictions on ``x`` at the end of each epoch."""
-
-    class Recorder(keras.callbacks.Callback):
-        def __init__(self) -> None:
-            super().__init__()
-            self.predictions: list[Any] = []
-
-        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-            self.predictions.append(self.model.predict(x, verbose=0))
-
-    return Recorder()
-
-
 def _fit_with_checkpoints(keras: Any, make_model: Any, data: Any, **options: Any) -> Any:
     autolog.autolog(frameworks=["keras"], log_models=False, keras=options)
     x, y = data
-    recorder = _predictions_at_epoch_end(keras, x)
+    recorder = predictions_at_epoch_end(keras, x)
     history = make_model().fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[recorder])
     return recorder.predictions, history
 
