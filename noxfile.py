@@ -180,15 +180,8 @@ def mlflow_lowest(session: nox.Session) -> None:
     MLflow's public client writes included (tests/core/batching/test_fast_path.py and
     test_sql_bulk.py)."""
     _install(session, ("dev",), MLFLOW_LOWEST, *LOWEST_EXTRA)
-    session.run(
-        "python",
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        "--junitxml=.nox/junit-mlflow-lowest.xml",
-        *(session.posargs or LOWEST_TESTS),
-        env={"AUTOLOG_TESTING": "1"},
+    _run_pytest(
+        session, "mlflow-lowest", {"AUTOLOG_TESTING": "1"}, *(session.posargs or LOWEST_TESTS)
     )
 
 
