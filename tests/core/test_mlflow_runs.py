@@ -284,9 +284,10 @@ def test_a_dataset_logged_while_the_store_is_down_arrives_with_sync(
 
     down, spool = _store_down(tmp_path, monkeypatch)
     try:
-        sink = MlflowBackend().open(None, {})
         features = np.arange(40, dtype="float32").reshape(10, 4)
+        # Opening the sink starts creating the run: the warning can come at once.
         with pytest.warns(match="spool") as said:
+            sink = MlflowBackend().open(None, {})
             sink.log_dataset(features, context="train", targets=np.arange(10))
             sink.log_metric("loss", 0.5, step=0)
             sink.end_run("FINISHED", timeout=5)
@@ -314,8 +315,8 @@ def test_a_model_logged_while_the_store_is_down_becomes_a_logged_model_with_sync
     x = np.arange(20, dtype="float64").reshape(10, 2)
     model = LinearRegression().fit(x, x.sum(axis=1))
     try:
-        sink = MlflowBackend().open(None, {})
         with pytest.warns(match="spool") as said:
+            sink = MlflowBackend().open(None, {})
             sink.log_metric("score", 1.0, step=0)
             sink.log_model("sklearn", lambda: model, "model", input_example=x[:2])
             sink.end_run("FINISHED", timeout=10)
