@@ -501,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.table import Table
 
     console = Console(width=110)
+    from benchmarks.installed import compile_sources
+
+    compile_sources()  # before any measured process: autolog as installed (see the module)
     wanted = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = sorted(set(wanted) - set(CONFIGS))
     if unknown:

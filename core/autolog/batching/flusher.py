@@ -50,13 +50,15 @@ class Engine(InboxReader, RunLogWriter, Scheduler, Senders, Lifecycle):
                 agent.AGENT.check()
             with self.lock:
                 snapshot = list(self.runs)
-            for run in snapshot:
+            for index, run in enumerate(snapshot):
+                if index:
+                    # Let callers' threads run between runs; this thread is never urgent.
+                    # (After the last one, waiting for the next pass lets them run anyway.)
+                    time.sleep(0)
                 try:
                     self._service(run)
                 except Exception as exc:  # our bug: keep the thread alive, tell the caller
                     self._internal_error(run, "the flusher", exc)
-                # Let callers' threads run between runs; this thread is never urgent.
-                time.sleep(0)
 
     def _next_timeout(self) -> float:
         now = time.monotonic()

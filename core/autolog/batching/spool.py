@@ -70,17 +70,22 @@ def ensure_dir(directory: Path) -> Path:
     return directory
 
 
+# One encoder for every line: `json.dumps` with options builds a new one per call, which
+# costs the flusher as much as the encoding of a per-step record itself.
+_ENCODER: Final = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
 def _dumps(record: dict[str, Any]) -> bytes:
     """One record as a line of strict JSON (no NaN: other tools must read the file too)."""
     try:
-        text = json.dumps(record, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(record)
     except ValueError:
         # A metric value that is NaN or infinite, which strict JSON has no number for:
         # rare, so the rows are rewritten only then, not checked on every append.
         if record.get("k") != "batch" or not isinstance(record.get("m"), list):
             raise
         record = {**record, "m": [[k, _encode_float(v), ts, s] for k, v, ts, s in record["m"]]}
-        text = json.dumps(record, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(record)
     return (text + "\n").encode("utf-8")
 
 
