@@ -80,12 +80,22 @@ class Chunk:
         for t in self.tags:
             yield "tag", t
 
-    def merged(self, later: Chunk) -> Chunk | None:
+    def merged(self, later: Chunk, max_metrics: int = MAX_METRICS) -> Chunk | None:
         """This chunk's items and then ``later``'s as one request, or ``None`` if too many.
 
         Two requests that wait behind one in flight cost two round trips (two
-        transactions on a SQL store) where one would do.
+        transactions on a SQL store) where one would do. ``max_metrics`` above
+        `MAX_METRICS` is for a writer that takes more metrics in one write than one
+        ``log_batch`` does (see `StoreWriter.metrics_per_write`): two requests of metrics
+        alone then merge up to it, past ``log_batch``'s limits.
         """
+        if (
+            max_metrics > MAX_METRICS
+            and self.metric_only
+            and later.metric_only
+            and len(self.metrics) + len(later.metrics) <= max_metrics
+        ):
+            return Chunk(self.metrics + later.metrics)
         if (
             len(self) + len(later) > MAX_ENTITIES
             or self.size + later.size > MAX_REQUEST_BYTES

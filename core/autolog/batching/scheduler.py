@@ -139,7 +139,7 @@ class Scheduler(EngineCore):
             # A request of params or tags must not overtake metric requests in flight.
             if not isinstance(later, BatchOp) or (later.ordered and run.inflight):
                 break
-            merged = chunk.merged(later.chunk)
+            merged = chunk.merged(later.chunk, run.metrics_per_write)
             if merged is None:
                 break
             run.ops.popleft()

@@ -116,6 +116,7 @@ class Senders(EngineCore):
     def _send_batch(self, run: RunState, op: BatchOp, client: MlflowClient) -> None:
         assert run.run_id is not None
         writer = stores.writer_for(client)
+        run.metrics_per_write = writer.metrics_per_write
         result = transport.send_chunk(writer, run.run_id, op.chunk, run.retry(self.is_exiting))
         for kind, key, reason in result.rejected:
             run.reporter.invalid(kind, key, reason)
@@ -125,6 +126,7 @@ class Senders(EngineCore):
     def _create(self, run: RunState, op: CreateOp, client: MlflowClient) -> None:
         run_id: str | None = None
         writer = stores.writer_for(client)
+        run.metrics_per_write = writer.metrics_per_write
 
         def create() -> None:
             nonlocal run_id

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from autolog import env
 from autolog.batching import transport, validation
-from autolog.batching.chunks import Chunk, ChunkBuilder
+from autolog.batching.chunks import MAX_METRICS, Chunk, ChunkBuilder
 from autolog.batching.errors import Reporter
 from autolog.batching.policy import BatchPolicy
 from autolog.batching.spool import SpoolFile
@@ -248,6 +248,7 @@ class RunState:
     ending_at: Annotated[float, SHARED]
     last_failure: Annotated[float, SHARED]
     last_progress: Annotated[float, SHARED]
+    metrics_per_write: Annotated[int, SHARED]
     failing: Annotated[bool, SHARED]
     closed: Annotated[bool, LOCKED]
     errors: Annotated[list[BaseException], SHARED]
@@ -334,6 +335,9 @@ class RunState:
         self.ending_at = math.inf  # set by the flusher when the final barrier arrives
         self.last_failure = -math.inf  # when a request to the store last failed
         self.last_progress = time.monotonic()  # when an operation of the run last finished
+        # What the store's writer takes in one request of metrics (set by the senders once
+        # they know the writer; `StoreWriter.metrics_per_write`).
+        self.metrics_per_write = MAX_METRICS
         # A request failed and none has succeeded since: one request at a time until one
         # does, so an outage is probed by one retrying request, not by max_in_flight.
         self.failing = False

@@ -133,6 +133,28 @@ def test_merged_chunks_stay_within_every_limit(
         assert merged.size == first.size + later.size
 
 
+@given(
+    st.tuples(*[st.integers(0, 6000)] * 2),
+    st.tuples(*[st.integers(0, 3)] * 2),
+)
+def test_metric_requests_merge_up_to_what_the_writer_takes(
+    metrics: tuple[int, int], params: tuple[int, int]
+) -> None:
+    """A writer that takes 10,000 metrics per write (the SQL bulk writer) gets requests of
+    metrics alone merged up to that; a request with params stays within log_batch's limits."""
+    first = _chunk(metrics[0], params[0], 0, "a")
+    later = _chunk(metrics[1], params[1], 0, "b")
+    merged = first.merged(later, 10_000)
+    if sum(params) == 0:
+        fits = sum(metrics) <= 10_000
+    else:
+        fits = sum(metrics) <= 1000 and len(first) + len(later) <= 1000
+    assert (merged is not None) == fits
+    if merged is not None:
+        assert merged.metrics == first.metrics + later.metrics
+        assert merged.params == first.params + later.params
+
+
 def test_merged_chunks_keep_the_later_value_of_a_tag() -> None:
     first = Chunk(tags=[("status", "training"), ("a", "1")])
     merged = first.merged(Chunk(tags=[("status", "done")]))

@@ -8,6 +8,7 @@ import gc
 import threading
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -319,3 +320,62 @@ def test_metrics_reach_the_active_logged_model_as_log_batch_links_them(
         [(plain, "acc", 0.5, 1), (ours, "acc", 0.5, 1)]
     )
     assert client.get_run(ours).data.params == {"lr": "0.1"}
+
+
+def test_values_queued_together_reach_sqlite_whole_in_few_transactions(
+    tracking_uri: str, spool_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """25,000 values released together (a run's end after a quiet `flush_interval`) go
+    out as requests of up to 10,000 metrics, one transaction each, and every history is
+    whole: the merged requests lose and repeat nothing."""
+    from autolog.batching import BatchLogger
+
+    writes: list[int] = []
+    bulk_write = sql.BulkMetricWriter.__call__
+
+    def counted(self: sql.BulkMetricWriter, run: str, rows: Any, params: Any = ()) -> None:
+        writes.append(len(rows))
+        bulk_write(self, run, rows, params)
+
+    monkeypatch.setattr(sql.BulkMetricWriter, "__call__", counted)
+    client = MlflowClient(tracking_uri)
+    run_id = client.create_run("0").info.run_id
+    logger = BatchLogger(run_id, client=MlflowClient(tracking_uri), flush_interval=60)
+    for step in range(500):
+        logger.log_metrics({f"m{k}": float(step * k) for k in range(50)}, step=step)
+    logger.log_param("lr", 0.1)
+    logger.close()
+    for key in ("m0", "m7", "m49"):
+        assert sorted(m.step for m in client.get_metric_history(run_id, key)) == list(range(500))
+    assert client.get_run(run_id).data.params == {"lr": "0.1"}
+    assert sum(writes) == 25_000 and max(writes) <= 10_000 and len(writes) <= 5
+
+
+def test_merged_values_reach_an_active_logged_model_through_log_batch_in_pieces(
+    client: MlflowClient, monkeypatch: pytest.MonkeyPatch, spool_dir: Path
+) -> None:
+    """With an active LoggedModel the store's own `log_batch` writes (it links the
+    metrics): values merged past its 1,000-metric limit go in requests it accepts, and
+    all of them reach the run and the model."""
+    from autolog.batching import BatchLogger
+
+    requests: list[int] = []
+    log_batch = MlflowClient.log_batch
+
+    def counted(self: MlflowClient, run_id: str, metrics: Any = (), **kwargs: Any) -> Any:
+        requests.append(len(metrics))
+        return log_batch(self, run_id, metrics=metrics, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", counted)
+    model = client.create_logged_model("0")
+    monkeypatch.setenv("MLFLOW_ACTIVE_MODEL_ID", model.model_id)
+    run_id = client.create_run("0").info.run_id
+    logger = BatchLogger(run_id, client=MlflowClient(client.tracking_uri), flush_interval=60)
+    for step in range(1250):
+        logger.log_metrics({"loss": 1.0 / (step + 1), "acc": step / 1250}, step=step)
+    logger.close()
+    assert len(client.get_metric_history(run_id, "loss")) == 1250
+    assert len(client.get_metric_history(run_id, "acc")) == 1250
+    assert sum(requests) == 2500 and max(requests) <= 1000
+    linked = client.get_logged_model(model.model_id).metrics or []
+    assert {m.key for m in linked} == {"loss", "acc"}

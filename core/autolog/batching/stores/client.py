@@ -21,6 +21,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from autolog.batching.chunks import MAX_METRICS
 from autolog.batching.outcomes import classify
 
 if TYPE_CHECKING:
@@ -46,6 +47,10 @@ class ClientWriter:
             self._client_ref = weakref.ref(client)
         except TypeError:  # a client that cannot be referenced weakly is not cached either
             self._client_ref = lambda: client
+
+    @property
+    def metrics_per_write(self) -> int:
+        return MAX_METRICS  # one log_batch
 
     @property
     def client(self) -> MlflowClient:
@@ -80,7 +85,15 @@ class ClientWriter:
         params: Sequence[tuple[str, str]] = (),
         tags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """``MlflowClient.log_batch`` of rows; what the fast paths fall back to."""
+        """``MlflowClient.log_batch`` of rows; what the fast paths fall back to.
+
+        Metrics alone past one request's limit (requests merged for a bulk writer that
+        then stepped aside) go in requests of `MAX_METRICS`.
+        """
+        if len(metrics) > MAX_METRICS and not params and not tags:
+            for start in range(0, len(metrics), MAX_METRICS):
+                self.log_batch(run_id, metrics[start : start + MAX_METRICS])
+            return
         from mlflow.entities import Metric, Param, RunTag
 
         self.client.log_batch(

@@ -30,6 +30,16 @@ class StoreWriter(Protocol):
     kind: str
 
     @property
+    def metrics_per_write(self) -> int:
+        """How many metric rows one `write_chunk` of metrics alone may carry.
+
+        ``MAX_METRICS`` (one ``log_batch``) unless the writer writes more in one go: the
+        scheduler merges requests queued together up to it, so that a SQL store commits
+        once for all of them instead of once per thousand values.
+        """
+        ...
+
+    @property
     def client(self) -> MlflowClient:
         """The client of the store, for the reads the batching layer makes (search, get)."""
         ...

@@ -56,7 +56,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from autolog.batching.chunks import MetricRow
+from autolog.batching.chunks import MAX_METRICS, MetricRow
 from autolog.batching.stores.client import ClientWriter, active_model_id
 
 if TYPE_CHECKING:
@@ -78,6 +78,9 @@ _COLUMNS: Final = ("key", "value", "timestamp", "run_uuid", "step", "is_nan")
 _ROWS_PER_STATEMENT: Final = 1000
 _ROWS_PER_STATEMENT_OLD_SQLITE: Final = 999 // len(_COLUMNS)
 _PLACEHOLDERS: Final = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+# Metric rows one transaction may take when requests queued together are merged: ten
+# requests' worth, a few tens of milliseconds of the store's lock.
+METRICS_PER_TRANSACTION: Final = 10_000
 # The columns of `latest_metrics`, in the order the upsert lists them.
 _LATEST: Final = ("key", "value", "timestamp", "step", "is_nan", "run_uuid")
 _SQLITE_UPSERT: Final = (3, 24, 0)  # INSERT ... ON CONFLICT (...) DO UPDATE
@@ -342,6 +345,12 @@ class SqlWriter(ClientWriter):
     def __init__(self, client: MlflowClient, bulk: BulkMetricWriter) -> None:
         super().__init__(client)
         self.bulk = bulk
+
+    @property
+    def metrics_per_write(self) -> int:
+        # One transaction per write, and its commit (a file sync on SQLite) is what a
+        # request of a thousand values costs most: write the ones queued together at once.
+        return MAX_METRICS if self.bulk.broken else METRICS_PER_TRANSACTION
 
     def create_run(
         self,
